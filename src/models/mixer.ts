@@ -1,0 +1,19 @@
+/**
+ * @module mixer — what a sequence mixer is to the rest of the model. One file per mixer
+ * (attention.ts, base_conv.ts, based.ts, mamba.ts, delta_net.ts, h3.ts, hyena.ts) exports a MixerFactory.
+ */
+import type { ResolvedModelConfig } from './config.ts';
+import type { ParamScope } from './params.ts';
+import type { SiteContext } from './sites.ts';
+import type { Tensor3D } from './tf.ts';
+
+export interface Mixer {
+  /** (B, T, D) → (B, T, D); causal: output t depends on inputs ≤ t only. Internal sites go through ctx.site. */
+  forward(x: Tensor3D, ctx: SiteContext): Tensor3D;
+}
+
+/**
+ * Build layer `layer`'s mixer, creating its parameters through `p`, whose prefix is the mixer's state-dict prefix
+ * (`backbone.layers.{i}.sequence_mixer.`; a Hybrid adds `mixer.` itself).
+ */
+export type MixerFactory = (cfg: ResolvedModelConfig, layer: number, p: ParamScope) => Mixer;

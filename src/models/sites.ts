@@ -1,0 +1,79 @@
+/**
+ * @module sites — named activations that a forward pass can record or overwrite (the patch sites of the
+ * interchange interventions, paper-setup.md §5, architectures.md §9). Site names are a literal union, so the
+ * compiler checks every `ctx.site('conv_output', x)`.
+ *
+ * Every site carries a (B, T, C) tensor. Block-level sites exist in every layer; mixer-internal sites only where the
+ * mixer has them:
+ *   Mamba      conv_input, conv_output (pre-SiLU), ssm_output, gate
+ *   BaseConv   conv_output      (also Based's BaseConv layer)
+ *   Hyena      short_filter_output
+ *   DeltaNet   q_conv, k_conv, v_conv
+ */
+import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
+
+export const BLOCK_SITES = ['block_input', 'block_output', 'mixer_input', 'mixer_output', 'mlp_input', 'mlp_output'] as const;
+export const MIXER_SITES = ['conv_input', 'conv_output', 'ssm_output', 'gate', 'short_filter_output', 'q_conv', 'k_conv', 'v_conv'] as const;
+export type BlockSite = (typeof BLOCK_SITES)[number];
+export type MixerSite = (typeof MIXER_SITES)[number];
+export type SiteName = BlockSite | MixerSite;
+
+/** Overwrite `values[i]` into the activation at (batch row `rows[i]`, position `positions[i]`). */
+export interface Patch {
+  layer: number;
+  site: SiteName;
+  rows: Int32Array;
+  positions: Int32Array;
+  values: Tensor2D; // (n, C)
+}
+
+export interface Hooks {
+  /** Called with each site's activation (B, T, C). Keep (tf.keep / clone) what you need: the pass is tidied. */
+  record?: (layer: number, site: SiteName, x: Tensor3D) => void;
+  patches?: readonly Patch[];
+}
+
+/** What a mixer sees of the hooks: the layer it is in, and one call per internal site. */
+export interface SiteContext {
+  readonly layer: number;
+  site(name: SiteName, x: Tensor3D): Tensor3D;
+}
+
+/** Pass x through site (layer, name): apply any patches, then record. With no hooks it returns x itself. */
+export function applySite(hooks: Hooks | undefined, layer: number, name: SiteName, x: Tensor3D): Tensor3D {
+  if (!hooks) return x;
+  let out = x;
+  const patches = hooks.patches?.filter((p) => p.layer === layer && p.site === name) ?? [];
+  for (const p of patches) out = overwrite(out, p);
+  hooks.record?.(layer, name, out);
+  return out;
+}
+
+export function siteContext(hooks: Hooks | undefined, layer: number): SiteContext {
+  return { layer, site: (name, x) => applySite(hooks, layer, name, x) };
+}
+
+/**
+ * where(mask, source, x): selected (row, position) cells take the patch values exactly, all others keep x exactly,
+ * so patching a site with its own recorded value is bit-identical to not patching.
+ */
+function overwrite(x: Tensor3D, p: Patch): Tensor3D {
+  const [B, T, C] = x.shape;
+  const n = p.rows.length;
+  if (p.positions.length !== n || p.values.shape[0] !== n || p.values.shape[1] !== C) {
+    throw new Error(`patch ${p.site}@${p.layer}: ${n} rows, ${p.positions.length} positions, values [${p.values.shape}] for width ${C}`);
+  }
+  const mask = new Uint8Array(B * T);
+  const idx = new Int32Array(n * 2);
+  for (let i = 0; i < n; i++) {
+    const b = p.rows[i]!, t = p.positions[i]!;
+    if (b < 0 || b >= B || t < 0 || t >= T) throw new Error(`patch ${p.site}@${p.layer}: cell (${b}, ${t}) is outside (${B}, ${T})`);
+    if (mask[b * T + t]) throw new Error(`patch ${p.site}@${p.layer}: cell (${b}, ${t}) is patched twice`);
+    mask[b * T + t] = 1;
+    idx[2 * i] = b;
+    idx[2 * i + 1] = t;
+  }
+  const source = tf.scatterND(tf.tensor2d(idx, [n, 2], 'int32'), p.values, [B, T, C]) as Tensor3D;
+  const m = tf.tensor3d(mask, [B, T, 1], 'bool').tile([1, 1, C]) as Tensor;
+  return tf.where(m, source, x) as Tensor3D;
+}
