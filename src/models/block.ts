@@ -1,0 +1,70 @@
+/**
+ * @module block — the two residual blocks of the tinylang backbone (architectures.md §1.2–1.3, paper-setup.md §3.1),
+ * in tinylang's form (the block takes and returns only the residual stream r, which is what the hooks need).
+ *
+ *   TransformerBlock (every mixer but Mamba), pre-norm:   r ← r + Mixer(LN1(r));  r ← r + MLP(LN2(r))
+ *   MambaBlock:                                          r ← r + Mamba(RMSNorm(r))        (no MLP, no norm2)
+ *
+ * Norm eps 1e-5 (PyTorch; tfjs-layers' 1e-3 would be wrong). Block-level patch sites (paper-setup.md §3.1 hooks,
+ * architectures.md §9.1): block_input/block_output = the stream entering/leaving the block; mixer_input/mixer_output =
+ * the normed mixer input and the mixer output before the residual add (tinylang's attention_input/output);
+ * mlp_input/mlp_output = LN2 output and MLP output.
+ *
+ * Parameter creation order follows the PyTorch state dict (state-dict.md §2 rule 3): the mixer's keys first, then
+ * `state_mixer.*`, then `norm1.*`, `norm2.*` (MambaBlock: the mixer, then `norm.weight`).
+ */
+import { tf, type Tensor3D } from './tf.ts';
+import { layerNorm, rmsNorm } from './ops.ts';
+import type { ResolvedModelConfig } from './config.ts';
+import type { MixerFactory } from './mixer.ts';
+import type { ParamStore } from './params.ts';
+import { mlp } from './mlp.ts';
+import { applySite, siteContext, type Hooks } from './sites.ts';
+
+export interface Block {
+  readonly layer: number;
+  /** (B, T, d) → (B, T, d): the residual stream through one block, with this layer's sites applied. */
+  forward(r: Tensor3D, hooks?: Hooks): Tensor3D;
+}
+
+export function transformerBlock(cfg: ResolvedModelConfig, layer: number, store: ParamStore, mixer: MixerFactory): Block {
+  const d = cfg.d_model;
+  const prefix = `backbone.layers.${layer}.`;
+  const seq = mixer(cfg, layer, store.scope(`${prefix}sequence_mixer.`));
+  const ff = mlp(cfg, store.scope(`${prefix}state_mixer.`));
+  const ones = { kind: 'constant', value: 1 } as const, zeros = { kind: 'constant', value: 0 } as const;
+  const n1w = store.create(`${prefix}norm1.weight`, [d], ones);
+  const n1b = store.create(`${prefix}norm1.bias`, [d], zeros);
+  const n2w = store.create(`${prefix}norm2.weight`, [d], ones);
+  const n2b = store.create(`${prefix}norm2.bias`, [d], zeros);
+  return {
+    layer,
+    forward(r, hooks) {
+      const site = (name: Parameters<typeof applySite>[2], x: Tensor3D) => applySite(hooks, layer, name, x);
+      r = site('block_input', r);
+      const h = site('mixer_input', layerNorm(r, n1w, n1b));
+      const m = site('mixer_output', seq.forward(h, siteContext(hooks, layer)));
+      r = tf.add(r, m) as Tensor3D;
+      const u = site('mlp_input', layerNorm(r, n2w, n2b));
+      const f = site('mlp_output', ff.forward(u));
+      return site('block_output', tf.add(r, f) as Tensor3D);
+    },
+  };
+}
+
+export function mambaBlock(cfg: ResolvedModelConfig, layer: number, store: ParamStore, mixer: MixerFactory): Block {
+  const prefix = `backbone.layers.${layer}.`;
+  // tinylang's MambaBlock stores the mixer as `sequence_mixer` (zoology's uses `mixer`; state-dict.md §2 rule 5).
+  const seq = mixer(cfg, layer, store.scope(`${prefix}sequence_mixer.`));
+  const nw = store.create(`${prefix}norm.weight`, [cfg.d_model], { kind: 'constant', value: 1 });
+  return {
+    layer,
+    forward(r, hooks) {
+      const site = (name: Parameters<typeof applySite>[2], x: Tensor3D) => applySite(hooks, layer, name, x);
+      r = site('block_input', r);
+      const h = site('mixer_input', rmsNorm(r, nw));
+      const m = site('mixer_output', seq.forward(h, siteContext(hooks, layer)));
+      return site('block_output', tf.add(r, m) as Tensor3D);
+    },
+  };
+}
