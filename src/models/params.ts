@@ -34,8 +34,16 @@ export interface ParamScope {
   scope(sub: string): ParamScope;
 }
 
+let stores = 0;
+
+/**
+ * Parameters keyed by state-dict name. tfjs variable names are process-global, so each variable is registered as
+ * `<state-dict name>#<store id>` (two models may live in one process); gradients from tf.variableGrads are keyed by
+ * that `variable.name`, the maps here by the state-dict name.
+ */
 export class ParamStore {
   readonly vars = new Map<string, tf.Variable>();
+  readonly id = ++stores;
   constructor(readonly seed: number) {}
 
   create(name: string, shape: number[], init: Init): tf.Variable {
@@ -52,7 +60,7 @@ export class ParamStore {
         value = tf.tensor(init.values, shape, 'float32');
         break;
     }
-    const v = tf.variable(value, true, name);
+    const v = tf.variable(value, true, `${name}#${this.id}`);
     value.dispose();
     this.vars.set(name, v);
     return v;

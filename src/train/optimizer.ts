@@ -33,14 +33,17 @@ export class AdamW {
     this.cfg = { ...ADAMW_DEFAULTS, ...cfg };
   }
 
-  /** Apply one update with learning rate `lr`; `grads` maps variable name → gradient. */
+  /**
+   * Apply one update with learning rate `lr`. `vars` maps a stable name (the state-dict name; moments are kept under
+   * it) to the variable; `grads` is keyed by `variable.name`, as tf.variableGrads returns it.
+   */
   apply(vars: Map<string, tf.Variable>, grads: Record<string, Tensor>, lr: number): void {
     const { beta1, beta2, eps, weightDecay } = this.cfg;
     const t = ++this.state.step;
     const bc1 = 1 - beta1 ** t;
     const bc2 = 1 - beta2 ** t;
     for (const [name, p] of vars) {
-      const g = grads[name];
+      const g = grads[p.name];
       if (!g) continue; // parameter unused by this loss: torch leaves it (and its moments) untouched
       const m0 = this.state.m.get(name);
       const v0 = this.state.v.get(name);

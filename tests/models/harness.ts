@@ -66,7 +66,7 @@ export function gradCheck(b: Built, x: Tensor3D, opts: { eps?: number; rtol?: nu
   let k = 0;
   for (const [name, v] of b.params.vars) {
     if (opts.skip?.includes(name)) continue;
-    const g = grads[name];
+    const g = grads[v.name];
     assert.ok(g, `no gradient for parameter ${name}`);
     const dir = tf.randomNormal(v.shape, 0, 1, 'float32', 100 + k++);
     const analytic = tf.sum(tf.mul(g, dir)).dataSync()[0]!;
