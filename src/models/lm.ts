@@ -31,7 +31,7 @@ export class LanguageModel {
   readonly cfg: ResolvedModelConfig;
   readonly params: ParamStore;
   readonly blocks: readonly Block[];
-  private readonly wte: tf.Variable;
+  private readonly wte: tf.Variable<tf.Rank.R2>;
   private readonly wpe: tf.Variable | null;
   private readonly lnfW: tf.Variable;
   private readonly lnfB: tf.Variable;
@@ -41,7 +41,7 @@ export class LanguageModel {
     const store = (this.params = new ParamStore(cfg.seed));
     const { d_model: d, vocab_size: V } = cfg;
     // Creation order = PyTorch state-dict order (state-dict.md §6.1). Embeddings N(0, 0.02) (architectures.md §1.6).
-    this.wte = store.create('backbone.embeddings.word_embeddings.weight', [V, d], { kind: 'normal', std: 0.02 });
+    this.wte = <tf.Variable<tf.Rank.R2>>store.create('backbone.embeddings.word_embeddings.weight', [V, d], { kind: 'normal', std: 0.02 });
     this.wpe = cfg.pos_emb
       ? store.create('backbone.embeddings.position_embeddings.weight', [cfg.n_positions, d], { kind: 'normal', std: 0.02 })
       : null;
@@ -55,7 +55,7 @@ export class LanguageModel {
   }
 
   /** The tied embedding / head matrix E: (V, d). */
-  get embedding(): tf.Variable {
+  get embedding(): tf.Variable<tf.Rank.R2> {
     return this.wte;
   }
 
