@@ -1,0 +1,118 @@
+/* Generated from schemas/dataset.schema.json by `npm run gen:types`. Do not edit by hand. */
+
+/**
+ * Parameters of the dataset stage: which task (AR or ATR) and its settings, how many documents per split, and the seed. Spec: shared/reference/paper-setup.md §1, §2, §5.1. Constraints a schema cannot express (pairs ≤ vocabulary, gen size iff held-out pairs, …) are checked by validateDatasetParams in src/data/params.ts.
+ */
+export interface DatasetParams {
+  /**
+   * The task, discriminated by `kind`.
+   */
+  task: ArTask | AtrTask;
+  sizes: SplitSizes;
+  /**
+   * Seed of the document streams (one independent xoroshiro128+ stream per split, so changing one split's size leaves the others unchanged) and of the held-out pair mask. The ATR grammar has its own seed (task.grammarSeed). Paper: 42.
+   */
+  seed: number;
+  corruption?: Corruption;
+}
+/**
+ * Associative Recall: <bos> k1 v1 … kn vn <eos> kq vq <eos> (paper-setup.md §1). Paper: 16 pairs, 4096 + 4096. Default CPU study (calibration.md): 3 pairs, 16 + 16.
+ */
+export interface ArTask {
+  kind: 'ar';
+  /**
+   * Key–value pairs per document (the paper's "32" counts KV tokens: 16 pairs). Every document has exactly this many.
+   */
+  pairs: number;
+  /**
+   * Size of the key vocabulary (ids 3 … 3+numKeys−1).
+   */
+  numKeys: number;
+  /**
+   * Size of the value vocabulary (ids after the keys), disjoint from the keys.
+   */
+  numValues: number;
+  /**
+   * Fraction of all (key, value) pairs never queried in train/dev/test and queried only in the `gen` split (tinylang ar_train_test_split: 0.2). 0 = no gen split.
+   */
+  heldOutFraction?: number;
+  /**
+   * Extra never-used ids appended to the vocabulary. The paper's AR vocabulary has one (8196 = 3 + 4096 + 4096 + 1, from tinylang's -100 entry); calibration.md uses none (V = 2·numKeys + 3).
+   */
+  unusedTokens?: number;
+}
+/**
+ * Associative Treecall on a random right-headed PCFG, PARENT queries only (paper-setup.md §2). Paper settings: easy (maxRhsLen 5, numTerminals 20), medium (10, 20), and the numTerminals 8192 variants.
+ */
+export interface AtrTask {
+  kind: 'atr';
+  /**
+   * |Σ|: number of terminals (paper: 20 or 8192).
+   */
+  numTerminals: number;
+  /**
+   * L_max: a right-hand side has 1 … L_max−1 symbols before the head is appended (paper: 5 easy, 10 medium).
+   */
+  maxRhsLen: number;
+  /**
+   * |N| (paper: 40).
+   */
+  numNonterminals?: number;
+  /**
+   * R_max: rules per nonterminal (paper: 5).
+   */
+  maxRules?: number;
+  /**
+   * d_max: depth scores are drawn from 1 … d_max (paper: 10).
+   */
+  maxDepth?: number;
+  /**
+   * r_Σ: weight of choosing a terminal for an RHS slot, against weight 1 per allowed nonterminal (paper: 20).
+   */
+  terminalWeight?: number;
+  /**
+   * Seed of the grammar, drawn once and shared by every split and model (paper: 42).
+   */
+  grammarSeed?: number;
+  /**
+   * Sentences with this many terminals or more are rejected and redrawn (tinylang: 1024). A smaller value caps the document length (documents have yield + 5 tokens); that is a deviation from the paper.
+   */
+  yieldLimit?: number;
+  /**
+   * Fraction of (parent-label, child-label) pairs never queried in train/dev/test and queried only in the `gen` split (v2 §5.3: 0.2 on the easy grammar; the paper calls that split "test"). 0 = no gen split.
+   */
+  heldOutFraction?: number;
+  /**
+   * GUESS: rules per nonterminal are 1 … R_max (true, as issue 3 states) or 1 … R_max−1 (false, numpy's exclusive randint(1, R_max)).
+   */
+  rulesInclusive?: boolean;
+  /**
+   * GUESS: depth scores are 1 … d_max (true, as paper-setup.md §2.1 states) or 1 … d_max−1 (false, numpy's exclusive randint(1, d_max)).
+   */
+  depthInclusive?: boolean;
+  /**
+   * GUESS: drop edges whose parent is the root's head from the eligible queries (tinylang's no_start_queries). The spec makes every edge eligible (false), which also matches the measured child→parent distances better.
+   */
+  excludeRootChildren?: boolean;
+}
+/**
+ * Documents per split. Paper: train 100032 (= 3126 batches × 32), dev 320, test 320. `gen` is required exactly when the task holds out pairs.
+ */
+export interface SplitSizes {
+  train: number;
+  dev: number;
+  test: number;
+  /**
+   * Documents whose query is a held-out pair.
+   */
+  gen?: number;
+}
+/**
+ * How the key/value counterfactuals pick the replacement token (§5.1).
+ */
+export interface Corruption {
+  /**
+   * false (the paper): uniform over every other id of the same kind (AR key/value vocabulary, ATR terminals), collisions with tokens already in the document allowed. true: only ids absent from the document (ATR falls back to any other terminal when all occur).
+   */
+  excludeContext?: boolean;
+}
