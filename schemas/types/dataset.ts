@@ -91,6 +91,10 @@ export interface AtrTask {
    */
   depthInclusive?: boolean;
   /**
+   * Right-hand sides have 1 … L_max−1 symbols before the head (false: paper-setup.md §2.1, numpy's exclusive randint(1, L_max)) or 1 … L_max (true). The measured easy-grammar statistics of §2.2 fit true better; see src/data/README.md.
+   */
+  rhsLenInclusive?: boolean;
+  /**
    * GUESS: drop edges whose parent is the root's head from the eligible queries (tinylang's no_start_queries). The spec makes every edge eligible (false), which also matches the measured child→parent distances better.
    */
   excludeRootChildren?: boolean;

@@ -56,7 +56,8 @@ export function generateDataset(params: DatasetParams, progress?: (step: number,
     grammar = makeGrammar({
       numTerminals: task.numTerminals, numNonterminals: task.numNonterminals, maxRhsLen: task.maxRhsLen,
       maxRules: task.maxRules, maxDepth: task.maxDepth, terminalWeight: task.terminalWeight,
-      rulesInclusive: task.rulesInclusive, depthInclusive: task.depthInclusive, seed: task.grammarSeed,
+      rulesInclusive: task.rulesInclusive, depthInclusive: task.depthInclusive, rhsLenInclusive: task.rhsLenInclusive,
+      seed: task.grammarSeed,
     });
     vocab = atrVocab(task.numTerminals);
   } else {

@@ -26,6 +26,7 @@ export const ATR_DEFAULTS = {
   heldOutFraction: 0,
   rulesInclusive: true,       // GUESS, see the schema
   depthInclusive: true,       // GUESS
+  rhsLenInclusive: false,     // the spec; the measured statistics hint at true (README.md)
   excludeRootChildren: false, // GUESS
 } as const;
 export const CORRUPTION_DEFAULTS = { excludeContext: false } as const;
@@ -137,8 +138,10 @@ export function validateDatasetParams(params: unknown): ParamIssue[] {
     bool('/task/rulesInclusive', task.rulesInclusive);
     bool('/task/depthInclusive', task.depthInclusive);
     bool('/task/excludeRootChildren', task.excludeRootChildren);
+    bool('/task/rhsLenInclusive', task.rhsLenInclusive);
     unknownKeys(task, ['kind', 'numTerminals', 'maxRhsLen', 'numNonterminals', 'maxRules', 'maxDepth', 'terminalWeight',
-      'grammarSeed', 'yieldLimit', 'heldOutFraction', 'rulesInclusive', 'depthInclusive', 'excludeRootChildren'], '/task', bad);
+      'grammarSeed', 'yieldLimit', 'heldOutFraction', 'rulesInclusive', 'depthInclusive', 'excludeRootChildren',
+      'rhsLenInclusive'], '/task', bad);
   } else {
     bad('/task/kind', `must be "ar" or "atr", got ${show(task.kind)}`);
     heldOut = undefined;

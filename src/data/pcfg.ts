@@ -30,6 +30,10 @@ export interface PcfgConfig {
   rulesInclusive: boolean;
   /** GUESS: depth scores: the spec says {1 … d_max}; numpy's randint(1, d_max) would give 1 … d_max − 1. */
   depthInclusive: boolean;
+  /** RHS lengths 1 … L_max − 1 (false: the spec, numpy's exclusive randint(1, L_max)) or 1 … L_max (true). The spec is
+   *  explicit, but the measured easy-grammar statistics (§2.2) sit at the centre of our grammars' spread only with
+   *  true; see src/data/README.md. */
+  rhsLenInclusive: boolean;
   seed: number;            // the grammar's own seed (paper: 42)
 }
 
@@ -67,7 +71,7 @@ export function makeGrammar(config: PcfgConfig): Grammar {
     ruleStart[x] = rhsStartL.length;
     ruleCount[x] = k;
     for (let r = 0; r < k; r++) {
-      const len = randInt(rng, 1, maxRhsLen - 1);
+      const len = randInt(rng, 1, config.rhsLenInclusive ? maxRhsLen : maxRhsLen - 1);
       rhsStartL.push(rhsL.length);
       rhsLenL.push(len);
       for (let i = 0; i < len; i++) {
