@@ -6,11 +6,15 @@
 import type { MixerKind } from './config.ts';
 import type { MixerFactory } from './mixer.ts';
 import { attention } from './attention.ts';
+import { baseConv } from './base_conv.ts';
+import { based } from './based.ts';
 
 export const MIXER_KINDS: readonly MixerKind[] = ['attention', 'base_conv', 'based', 'mamba', 'delta_net', 'h3', 'hyena'];
 
 const REGISTRY: Partial<Record<MixerKind, MixerFactory>> = {
   attention,
+  base_conv: baseConv,
+  based,
 };
 
 /** The mixers that can be built now, in MIXER_KINDS order. */
