@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/**
+ * @module main — parse → command → exit code. Thin and importable: `main()` returns the code,
+ * the `isMain` guard sets `process.exitCode`, so `finally` blocks still clean up.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, helpText, type CommandName } from './flags.ts';
+import { formatError, exitCodeOf } from '../engine/errors.ts';
+import { makeCtx, line, type Io, type Ctx } from './context.ts';
+
+const handlers: Record<Exclude<CommandName, 'help'>, () => Promise<(ctx: Ctx) => Promise<number>>> = {
+  run: async () => (await import('./commands/run.ts')).runCommand,
+  report: async () => (await import('./commands/run.ts')).reportCommand,
+  status: async () => (await import('./commands/inspect.ts')).statusCommand,
+  dag: async () => (await import('./commands/inspect.ts')).dagCommand,
+  show: async () => (await import('./commands/inspect.ts')).showCommand,
+  verify: async () => (await import('./commands/maintain.ts')).verifyCommand,
+  gc: async () => (await import('./commands/maintain.ts')).gcCommand,
+};
+
+export async function main(argv: readonly string[], io: Io = { out: process.stdout, err: process.stderr }): Promise<number> {
+  try {
+    const parsed = parseArgs(argv);
+    if (parsed.command === 'help' || parsed.options.help) {
+      const topic = parsed.command === 'help' ? (parsed.positionals[0] as CommandName | undefined) : parsed.command;
+      line(io.out, helpText(topic && topic in handlers ? topic : undefined));
+      return 0;
+    }
+    const ctx = await makeCtx(parsed.options, parsed.positionals, io);
+    const handler = await handlers[parsed.command]();
+    return await handler(ctx);
+  } catch (e) {
+    line(io.err, formatError(e));
+    return exitCodeOf(e);
+  }
+}
+
+const isMain = (() => {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+})();
+
+if (isMain) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

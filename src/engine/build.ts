@@ -1,0 +1,179 @@
+/**
+ * @module build — build = scheduler(rebuilder).
+ *
+ * mecheval is, in the terms of "Build Systems à la Carte", a *topological* scheduler over a
+ * *constructive-trace* rebuilder whose keys hash upstream output content (so it keeps early
+ * cutoff, which deep constructive traces lose). Swapping the trace kind means changing the one
+ * `rebuild` call below.
+ *
+ * `build()` is the programmatic entry that the CLI, watch mode and future executors share.
+ */
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { EngineError, isEngineError } from './errors.ts';
+import { acquireLock } from './lock.ts';
+import { LocalExecutor, type Executor } from './executor.ts';
+import { schedule, Slots } from './scheduler.ts';
+import { rebuild } from './rebuilder.ts';
+import { Session, type SessionOptions } from './session.ts';
+import { selectTargets, type Pipeline } from './pipeline.ts';
+import { validateParams } from './schema.ts';
+import { manifestDigest, type Manifest } from './store.ts';
+import { outputDigests, updateLockFile, type LockEntry } from './lockfile.ts';
+import { silentReporter, type Reporter, type StageOutcome } from './progress.ts';
+import type { Json } from './key.ts';
+import type { Stage } from './task.ts';
+
+export interface BuildOptions extends SessionOptions {
+  /** Stage ids or globs; their upstream is built too. Default: every stage. */
+  targets?: readonly string[];
+  /** Most stages executing at once (default: available CPUs). */
+  jobs?: number;
+  /** CPU slots (default: available CPUs). */
+  cpus?: number;
+  /** GPU slots (default: MECHEVAL_GPUS, else 0). */
+  gpus?: number;
+  /** Finish unrelated stages after a failure. */
+  keepGoing?: boolean;
+  executor?: Executor;
+  reporter?: Reporter;
+  /** Abort = cancel cleanly (running bodies are stopped, nothing half-written is cached). */
+  signal?: AbortSignal;
+  /** Wait for another writer (default true), fail at once (false), or wait at most N ms. */
+  lockWait?: boolean | number;
+  /** Lock file to update (absolute or root-relative); false = leave it alone. Default: the pipeline's. */
+  lockFile?: string | false;
+  /** Stages to execute even if fresh or restorable (verify --rerun). */
+  force?: (id: string) => boolean;
+}
+
+export interface BuildResult {
+  ok: boolean;
+  outcomes: StageOutcome[];
+  /** output manifests of the stages that ended fresh, restored or ran */
+  outputs: Map<string, Manifest>;
+  session: Session;
+  cancelled: boolean;
+}
+
+export function defaultCapacity(opts: Pick<BuildOptions, 'jobs' | 'cpus' | 'gpus'>): { jobs: number; cpus: number; gpus: number } {
+  const n = availableParallelism();
+  const envGpus = Number(process.env.MECHEVAL_GPUS ?? 0);
+  return { jobs: opts.jobs ?? n, cpus: opts.cpus ?? n, gpus: opts.gpus ?? (Number.isInteger(envGpus) ? envGpus : 0) };
+}
+
+/** Checks that need no store: params against schemas, resources against capacity, env probes. */
+export async function prepare(ses: Session, stages: readonly Stage[], cap?: { gpus: number }): Promise<void> {
+  validateParams(stages, ses.root, ses.stat);
+  if (cap) {
+    const tooBig = stages.filter((s) => s.resources.gpu > cap.gpus);
+    if (tooBig.length) {
+      throw new EngineError({
+        code: 'resources',
+        message: `${tooBig.length} stage(s) need more GPUs than this run has (${cap.gpus})`,
+        fields: { stages: tooBig.map((s) => `${s.id} (gpu: ${s.resources.gpu})`).join('\n') },
+        hint: 'pass --gpus N (or set MECHEVAL_GPUS), or select other targets',
+      });
+    }
+  }
+  await ses.resolveEnv(stages);
+}
+
+export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<BuildResult> {
+  const ses = new Session(p, opts);
+  const reporter = opts.reporter ?? silentReporter;
+  const cap = defaultCapacity(opts);
+  for (const [k, v] of Object.entries(cap)) {
+    if (!Number.isInteger(v) || v < 0 || (k === 'jobs' && v < 1)) throw new EngineError({ code: 'usage', message: `${k} must be a ${k === 'jobs' ? 'positive' : 'non-negative'} integer, got ${v}`, fields: { [k]: String(v) } });
+  }
+  const wanted = await selectTargets(p, opts.targets ?? []);
+  const stages = p.stages.filter((s) => wanted.has(s.id));
+  await prepare(ses, stages, cap);
+
+  const held = await acquireLock(ses.cacheDir, {
+    wait: opts.lockWait ?? true,
+    signal: opts.signal,
+    onWait: (h) => reporter.warn(`waiting for the store lock held by pid ${h.pid} on ${h.host} (since ${h.startedAt}: ${h.command})`),
+    onTakeover: (h) => reporter.warn(`took over a stale store lock from dead pid ${h.pid} on ${h.host} (started ${h.startedAt})`),
+  });
+  const executor = opts.executor ?? new LocalExecutor({ maxWorkers: cap.jobs });
+  const slots = new Slots(cap);
+  const outputs = new Map<string, Manifest>();
+  const outcomes = new Map<string, StageOutcome>();
+  const internal = new AbortController();
+  const onAbort = () => internal.abort(opts.signal!.reason);
+  if (opts.signal?.aborted) internal.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    ses.store.cleanTmp();
+    reporter.begin?.({ total: stages.length, toRun: stages.length });
+    await schedule(
+      stages.map((s) => s.id),
+      (id) => Object.values(p.byId.get(id)!.inputs),
+      async (id, signal) => {
+        const st = p.byId.get(id)!;
+        let outcome: StageOutcome;
+        try {
+          const inputDigests: Record<string, string> = {};
+          for (const [name, up] of Object.entries(st.inputs)) inputDigests[name] = manifestDigest(outputs.get(up)!);
+          const recipe = ses.recipe(st, inputDigests);
+          const key = ses.key(recipe);
+          const r = await rebuild(ses, st, key, recipe, { executor, slots, reporter, signal, force: opts.force?.(id) ?? false });
+          outcome = r.outcome;
+          if (r.outputs) outputs.set(id, r.outputs);
+        } catch (e) {
+          outcome = { stage: id, key: null, action: 'failed', ms: 0, error: e };
+        }
+        outcomes.set(id, outcome);
+        reporter.stageEnd(outcome);
+        return outcome.action === 'failed' ? 'failed' : outcome.action === 'cancelled' ? 'cancelled' : 'ok';
+      },
+      { keepGoing: opts.keepGoing ?? false, signal: internal.signal },
+    );
+    for (const s of stages) {
+      if (!outcomes.has(s.id)) {
+        const o: StageOutcome = { stage: s.id, key: null, action: 'cancelled', ms: 0 };
+        outcomes.set(s.id, o);
+        reporter.stageEnd(o);
+      }
+    }
+    const built = new Map<string, LockEntry>();
+    const keys: Record<string, string> = {};
+    for (const s of stages) {
+      const o = outcomes.get(s.id)!;
+      const m = outputs.get(s.id);
+      if (m && o.key) {
+        built.set(s.id, { key: o.key, params: s.params as Json, outputs: outputDigests(m) });
+        keys[s.id] = o.key;
+      }
+    }
+    if (opts.lockFile !== false) {
+      updateLockFile(resolve(ses.root, opts.lockFile ?? p.lockFile), new Set(p.byId.keys()), built);
+    }
+    if ([...outcomes.values()].some((o) => o.action === 'ran' || o.action === 'restored')) ses.history.recordRun(keys);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    try {
+      ses.save();
+    } finally {
+      if (!opts.executor) await executor.close();
+      held.release();
+      reporter.close();
+    }
+  }
+  const list = stages.map((s) => outcomes.get(s.id)!);
+  return {
+    ok: list.every((o) => o.action !== 'failed' && o.action !== 'cancelled'),
+    outcomes: list,
+    outputs,
+    session: ses,
+    cancelled: internal.signal.aborted && !list.some((o) => o.action === 'failed'),
+  };
+}
+
+/** The first error among failed outcomes (for exit codes and summaries). */
+export function firstFailure(r: BuildResult): unknown {
+  return r.outcomes.find((o) => o.action === 'failed')?.error;
+}
+
+export { isEngineError };

@@ -1,0 +1,103 @@
+/**
+ * @module fsutil — atomic writes and small filesystem helpers shared by the store and indexes.
+ *
+ * Protocol everywhere: write a temp file next to the target, fsync it, rename it over the target,
+ * then fsync the directory so the rename itself survives a power cut (Nix defaults
+ * `fsync-store-paths` to false and users see empty store files after crashes: NixOS/nix#11148).
+ */
+import {
+  openSync,
+  writeSync,
+  fsyncSync,
+  closeSync,
+  renameSync,
+  mkdirSync,
+  rmSync,
+  readdirSync,
+  chmodSync,
+  lstatSync,
+} from 'node:fs';
+import { dirname, join, basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export function tmpName(target: string): string {
+  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+export function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* some filesystems refuse fsync on directories; the rename is still atomic */
+  }
+}
+
+export function writeFileAtomicSync(target: string, data: string | Uint8Array, opts: { mode?: number } = {}): void {
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = tmpName(target);
+  const fd = openSync(tmp, 'w', opts.mode ?? 0o644);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  fsyncDir(dirname(target));
+}
+
+/** fsync an existing file by path. */
+export function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Remove a tree even if it contains read-only files or directories. */
+export function rmTree(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    makeWritable(path);
+    rmSync(path, { recursive: true, force: true });
+  }
+}
+
+function makeWritable(path: string): void {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (st.isDirectory()) {
+    chmodSync(path, 0o755);
+    for (const n of readdirSync(path)) makeWritable(join(path, n));
+  } else if (!st.isSymbolicLink()) {
+    chmodSync(path, 0o644);
+  }
+}
+
+/** All regular files under `dir`, as sorted paths relative to it (POSIX separators). */
+export function listFiles(dir: string, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const ent of readdirSync(join(dir, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${ent.name}` : ent.name;
+    if (ent.isDirectory()) out.push(...listFiles(dir, rel));
+    else if (ent.isFile()) out.push(rel);
+  }
+  return out.sort();
+}

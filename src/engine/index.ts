@@ -1,0 +1,38 @@
+/**
+ * @module mecheval/engine — the public surface: re-exports only.
+ *
+ * Declaring:   stage, fn, cmd, sh, matrix, matrixId, combinations, pipeline
+ * Stage code:  StageFn, StageContext, ShowFn, ShowContext
+ * Running:     build, loadPipeline, inspect, verifyKeys, rerunAndCompare, gc
+ * Extending:   Executor (+ LocalExecutor), Reporter (+ consoleReporter), Slots
+ */
+export { stage, fn, cmd, sh, matrix, matrixId, combinations, Placeholder } from './task.ts';
+export type { Stage, StageSpec, StageFn, StageContext, ShowFn, ShowContext, FnRef, CommandSpec, CommandArgs, ShTemplate, ShValue, Resources, Cost, EnvFact, JsonSchema, Combo } from './task.ts';
+export { pipeline, isPipeline, selectTargets, upstreamClosure } from './pipeline.ts';
+export type { Pipeline, PipelineSpec, PipelineFactory } from './pipeline.ts';
+export { build, prepare, defaultCapacity, firstFailure } from './build.ts';
+export type { BuildOptions, BuildResult } from './build.ts';
+export { Session } from './session.ts';
+export type { SessionOptions } from './session.ts';
+export { loadPipeline, defaultPipelineFile } from './load.ts';
+export type { LoadedPipeline } from './load.ts';
+export { inspect, diffRecipes, diffJson } from './explain.ts';
+export type { Cause, CauseKind, StageState, StageStatus, PlannedAction } from './explain.ts';
+export { verifyKeys, rerunAndCompare } from './verify.ts';
+export type { VerifyItem, RerunItem } from './verify.ts';
+export { gc } from './gc.ts';
+export type { GcResult } from './gc.ts';
+export { readLockFile, updateLockFile, lockText } from './lockfile.ts';
+export type { LockEntry, LockFileData } from './lockfile.ts';
+export { LocalExecutor } from './executor.ts';
+export type { Executor, Job, JobBody, JobHooks } from './executor.ts';
+export { Slots, schedule } from './scheduler.ts';
+export { consoleReporter, silentReporter, fmtMs } from './progress.ts';
+export type { Reporter, StageOutcome, Action, RunChanged } from './progress.ts';
+export { EngineError, formatError, exitCodeOf, isEngineError } from './errors.ts';
+export type { ErrorCode, ErrorData } from './errors.ts';
+export { canonicalJson, digestJson, keyOf, ENGINE_SALT } from './key.ts';
+export type { Json, Recipe } from './key.ts';
+export { hashFile, hashBytes } from './hash.ts';
+export type { Hash, HashAlgorithm } from './hash.ts';
+export type { Manifest, OutputEntry, RunEntry } from './store.ts';

@@ -1,0 +1,97 @@
+/**
+ * @module key — canonical JSON and stage keys.
+ *
+ * A key is SHA-256 over the canonical JSON of a *recipe*: sorted object keys, no insignificant
+ * whitespace, strings escaped by JSON itself. JSON is a structural encoding, so field boundaries
+ * are unambiguous ("ab"+"c" and "a"+"bc" differ), which is the property Bazel gets from
+ * length-prefixing and Dagster lacks (dagster-io/dagster#34184). The salt disowns every old key
+ * at once (REAPI `salt`): bump it when the meaning of a recipe changes.
+ */
+import { hashBytes, type Hash } from './hash.ts';
+import { EngineError } from './errors.ts';
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/** Bump to invalidate every cached result (e.g. after a change in how outputs are recorded). */
+export const ENGINE_SALT = 'mecheval-engine/1';
+
+/**
+ * Canonical JSON: object keys sorted by UTF-16 code units, `-0` written as `0`.
+ * Rejects what JSON cannot represent faithfully (undefined, NaN, ±Infinity, functions,
+ * class instances, bigint), naming the JSON pointer of the offending value.
+ */
+export function canonicalJson(value: unknown, pointer = ''): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(value)) throw notJson(pointer, String(value));
+      return Object.is(value, -0) ? '0' : JSON.stringify(value);
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) {
+        return `[${value.map((v, i) => canonicalJson(v, `${pointer}/${i}`)).join(',')}]`;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) throw notJson(pointer, `an instance of ${proto?.constructor?.name ?? 'a class'}`);
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj).sort();
+      const parts: string[] = [];
+      for (const k of keys) {
+        if (obj[k] === undefined) throw notJson(`${pointer}/${escapePointer(k)}`, 'undefined');
+        parts.push(`${JSON.stringify(k)}:${canonicalJson(obj[k], `${pointer}/${escapePointer(k)}`)}`);
+      }
+      return `{${parts.join(',')}}`;
+    }
+    default:
+      throw notJson(pointer, typeof value);
+  }
+}
+
+export function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function notJson(pointer: string, what: string): EngineError {
+  return new EngineError({
+    code: 'stage_invalid',
+    message: `value at ${pointer || '/'} is not JSON (${what})`,
+    fields: { pointer: pointer || '/' },
+    hint: 'params, env facts and keys must be plain JSON: use null, finite numbers, strings, arrays and plain objects',
+  });
+}
+
+export function digestJson(value: unknown): Hash {
+  return hashBytes(canonicalJson(value));
+}
+
+/**
+ * Everything a stage's result may depend on. Stored next to each build so `explain` can diff an
+ * old recipe against a new one field by field.
+ */
+export interface Recipe {
+  /** 'function' | 'command' */
+  kind: string;
+  /** function: `module#export` (root-relative); command: the template with placeholders. */
+  body: Json;
+  /** root-relative path → normalised content digest, for every local module reached. */
+  code: Record<string, string>;
+  /** npm package name → locked version, for every package the code imports. */
+  packages: Record<string, string>;
+  params: Json;
+  /** input name → `{ stage, digest }` of the upstream's whole output manifest. */
+  inputs: Record<string, { stage: string; digest: string }>;
+  /** declared environment facts, evaluated. */
+  env: Record<string, Json>;
+  /** declared output names. */
+  outputs: string[];
+  /** timeouts change what a run can produce (REAPI puts the timeout in the action key). */
+  timeoutMs: number | null;
+}
+
+/** The stage key: SHA-256 over the canonical JSON of salt + recipe. */
+export function keyOf(recipe: Recipe, salt: string = ENGINE_SALT): Hash {
+  return digestJson({ salt, recipe: recipe as unknown as Json });
+}

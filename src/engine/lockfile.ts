@@ -1,0 +1,75 @@
+/**
+ * @module lockfile — `pipeline.lock.json`: the committed record of every stage's key, params and
+ * output digests (DVC's dvc.lock idea: params are kept as values so a diff reads `lr: 0.001 →
+ * 0.0003`). `run` updates it for what it built; `verify` recomputes keys against it.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { EngineError } from './errors.ts';
+import { writeFileAtomicSync } from './fsutil.ts';
+import type { Json } from './key.ts';
+import type { Manifest } from './store.ts';
+
+export interface LockEntry {
+  key: string;
+  params: Json;
+  /** output name → digest (a directory's digest covers its whole tree) */
+  outputs: Record<string, string>;
+}
+export interface LockFileData {
+  version: 1;
+  stages: Record<string, LockEntry>;
+}
+
+export function readLockFile(path: string): LockFileData | undefined {
+  if (!existsSync(path)) return undefined;
+  let data: LockFileData;
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8')) as LockFileData;
+  } catch (e) {
+    throw new EngineError({ code: 'lockfile_invalid', message: `lock file ${path} is not valid JSON`, fields: { file: path, reason: (e as Error).message }, hint: 'restore it from git, or delete it and run `pipeline run` to regenerate it' });
+  }
+  if (data?.version !== 1 || typeof data.stages !== 'object' || data.stages === null) {
+    throw new EngineError({ code: 'lockfile_invalid', message: `lock file ${path} has an unknown format`, fields: { file: path, expected: '{"version":1,"stages":{…}}' } });
+  }
+  return data;
+}
+
+function sortDeep(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortDeep);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortDeep((v as Record<string, unknown>)[k])]));
+  return v;
+}
+
+export function lockText(data: LockFileData): string {
+  return `${JSON.stringify(sortDeep(data), null, 2)}\n`;
+}
+
+export function outputDigests(m: Manifest): Record<string, string> {
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.digest]));
+}
+
+/**
+ * Merge built stages into the lock file; drop entries of stages the pipeline no longer declares.
+ * Writes only if the text changed. Returns whether it wrote.
+ */
+export function updateLockFile(path: string, declared: ReadonlySet<string>, built: ReadonlyMap<string, LockEntry>): boolean {
+  let old: LockFileData | undefined;
+  try {
+    old = readLockFile(path);
+  } catch {
+    old = undefined; // a broken lock file is replaced by a correct one
+  }
+  const stages: Record<string, LockEntry> = {};
+  for (const [id, e] of Object.entries(old?.stages ?? {})) if (declared.has(id)) stages[id] = e;
+  for (const [id, e] of built) stages[id] = e;
+  const text = lockText({ version: 1, stages });
+  let before = '';
+  try {
+    before = readFileSync(path, 'utf8');
+  } catch {
+    /* new */
+  }
+  if (before === text) return false;
+  writeFileAtomicSync(path, text);
+  return true;
+}

@@ -1,0 +1,119 @@
+/**
+ * @module rebuilder — keep, restore or run one stage; early cutoff lives here.
+ *
+ * Given a stage's key, the rebuilder consults two traces in order:
+ *   1. the workspace (verifying trace): same key and intact artifacts → `fresh`;
+ *   2. the run cache (constructive trace): an entry for this key whose objects all re-hash to
+ *      their digests → `restored` (a corrupt object is reported, evicted, and the stage runs);
+ *   3. otherwise the body runs, and its outputs are committed (objects, then run entry, then
+ *      artifacts).
+ * Early cutoff needs no special case: a downstream key is computed from the upstream's output
+ * *content*, so a rerun that produced identical bytes leaves every downstream key unchanged.
+ * The outcome still names it (`recomputedSame`), as Shake's RunChanged does.
+ */
+import { join } from 'node:path';
+import { EngineError, isEngineError } from './errors.ts';
+import { rmTree } from './fsutil.ts';
+import type { Recipe } from './key.ts';
+import { manifestDigest, manifestFiles, type Manifest } from './store.ts';
+import type { Session } from './session.ts';
+import type { Stage } from './task.ts';
+import type { Executor } from './executor.ts';
+import type { Slots } from './scheduler.ts';
+import type { Reporter, StageOutcome } from './progress.ts';
+
+export interface RebuildDeps {
+  executor: Executor;
+  slots: Slots;
+  reporter: Reporter;
+  signal: AbortSignal;
+  /** run even if fresh or restorable */
+  force: boolean;
+}
+
+export interface StageResult {
+  outcome: StageOutcome;
+  outputs?: Manifest;
+}
+
+export async function rebuild(ses: Session, stage: Stage, key: string, recipe: Recipe, deps: RebuildDeps): Promise<StageResult> {
+  const t0 = performance.now();
+  const id = stage.id;
+  const { reporter } = deps;
+  const prev = ses.ws.get(id);
+  const done = (action: StageOutcome['action'], outputs?: Manifest, extra: Partial<StageOutcome> = {}): StageResult => ({
+    outcome: { stage: id, key, action, ms: performance.now() - t0, ...extra },
+    ...(outputs ? { outputs } : {}),
+  });
+
+  if (!deps.force && prev && prev.key === key) {
+    const chk = ses.ws.check(id, prev);
+    if (chk.ok) return done('fresh', prev.outputs);
+    reporter.warn(`${chk.detail}; putting it back`);
+  }
+
+  if (!deps.force) {
+    const entry = ses.store.readRun(key);
+    if (entry) {
+      reporter.stageStart(id, 'restore');
+      const bad: string[] = [];
+      for (const [rel, f] of manifestFiles(entry.outputs)) {
+        const state = await ses.store.verifyObject(f.digest);
+        if (state !== 'ok') {
+          bad.push(f.digest);
+          reporter.warn(`store object ${f.digest.slice(0, 16)}… (${id}/${rel}) is ${state}; evicted, rebuilding ${id}`);
+        }
+      }
+      if (bad.length === 0) {
+        try {
+          const stats = ses.ws.materialize(ses.store, id, entry.outputs);
+          ses.ws.set(id, { key, recipe, outputs: entry.outputs, stats, at: new Date().toISOString() });
+          return done('restored', entry.outputs);
+        } catch (e) {
+          reporter.warn(`restoring ${id} failed (${(e as Error).message}); running it`);
+        }
+      } else {
+        for (const d of bad) ses.store.evictObject(d);
+        ses.store.deleteRun(key);
+      }
+    }
+  }
+
+  let grant;
+  try {
+    grant = await deps.slots.acquire(stage.resources, deps.signal);
+  } catch {
+    return done('cancelled');
+  }
+  const tmp = ses.store.makeTmp(id);
+  const outDir = join(tmp, 'out');
+  const scratchDir = ses.scratchDir(id, key);
+  const started = performance.now();
+  try {
+    reporter.stageStart(id, 'run', ses.history.forecast(id));
+    const inputs: Record<string, string> = {};
+    for (const [name, up] of Object.entries(stage.inputs)) inputs[name] = ses.ws.stageDir(up);
+    await deps.executor.run(
+      { stageId: id, key, body: ses.body(stage), params: stage.params, inputs, outDir, scratchDir, gpus: grant.gpus, cwd: ses.root, timeoutMs: stage.timeoutMs },
+      { progress: (s, t, i) => reporter.progress(id, s, t, i), log: (l) => reporter.log(id, l) },
+      deps.signal,
+    );
+    if (deps.signal.aborted) return done('cancelled');
+    const ms = performance.now() - started;
+    const outputs = await ses.store.ingest(id, outDir, stage.outputs);
+    ses.store.writeRun({ v: 1, key, stage: id, recipe, outputs, ms: Math.round(ms), at: new Date().toISOString() });
+    const stats = ses.ws.materialize(ses.store, id, outputs);
+    ses.ws.set(id, { key, recipe, outputs, stats, at: new Date().toISOString() });
+    ses.history.recordDuration(id, ms);
+    rmTree(scratchDir);
+    const change = !prev ? 'new' : manifestDigest(prev.outputs) === manifestDigest(outputs) ? 'recomputedSame' : 'recomputedDiff';
+    return done('ran', outputs, { change });
+  } catch (e) {
+    if (isEngineError(e) && e.code === 'cancelled') return done('cancelled', undefined, { error: e });
+    if (deps.signal.aborted && !isEngineError(e)) return done('cancelled', undefined, { error: e });
+    return done('failed', undefined, { error: isEngineError(e) ? e : new EngineError({ code: 'stage_failed', message: `stage '${id}' failed: ${(e as Error).message}`, fields: { stage: id } }, { cause: e }) });
+  } finally {
+    grant.release();
+    rmTree(tmp);
+  }
+}

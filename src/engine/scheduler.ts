@@ -1,0 +1,180 @@
+/**
+ * @module scheduler — order and parallelism.
+ *
+ * A topological scheduler (all dependencies are known up front, as in Make and Bazel's action
+ * graph): a node starts once every upstream node succeeded. Work that needs a processor goes
+ * through `Slots`, a counting semaphore over job slots, CPUs and GPUs (GPU indices are handed out
+ * so a stage can pin CUDA_VISIBLE_DEVICES). Restores and freshness checks take no slot.
+ * At the first failure the scheduler stops launching and aborts running nodes, unless
+ * `keepGoing`, which only skips the failed node's dependents.
+ */
+import type { Resources } from './task.ts';
+
+export type NodeResult = 'ok' | 'failed' | 'cancelled';
+
+export interface Capacity {
+  jobs: number;
+  cpus: number;
+  gpus: number;
+}
+
+export interface Grant {
+  gpus: number[];
+  release(): void;
+}
+
+interface Waiter {
+  res: Resources;
+  resolve(g: Grant): void;
+  reject(e: unknown): void;
+  signal: AbortSignal;
+  onAbort: () => void;
+}
+
+export class Slots {
+  private jobs: number;
+  private cpus: number;
+  private freeGpus: number[];
+  private queue: Waiter[] = [];
+
+  constructor(readonly capacity: Capacity) {
+    this.jobs = capacity.jobs;
+    this.cpus = capacity.cpus;
+    this.freeGpus = Array.from({ length: capacity.gpus }, (_, i) => i);
+  }
+
+  /** Resources clamped to capacity (a stage asking cpu: 8 on a 2-CPU run gets the whole machine). */
+  private fit(res: Resources): Resources {
+    return { cpu: Math.min(res.cpu, this.capacity.cpus), gpu: res.gpu };
+  }
+
+  acquire(res: Resources, signal: AbortSignal): Promise<Grant> {
+    const r = this.fit(res);
+    return new Promise<Grant>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const w: Waiter = {
+        res: r,
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          this.queue = this.queue.filter((x) => x !== w);
+          reject(signal.reason);
+        },
+      };
+      signal.addEventListener('abort', w.onAbort, { once: true });
+      this.queue.push(w);
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    // First waiter that fits, in FIFO order (small stages may pass a blocked big one).
+    for (let i = 0; i < this.queue.length; ) {
+      const w = this.queue[i]!;
+      if (this.jobs >= 1 && this.cpus >= w.res.cpu && this.freeGpus.length >= w.res.gpu) {
+        this.queue.splice(i, 1);
+        w.signal.removeEventListener('abort', w.onAbort);
+        this.jobs -= 1;
+        this.cpus -= w.res.cpu;
+        const gpus = this.freeGpus.splice(0, w.res.gpu);
+        let released = false;
+        w.resolve({
+          gpus,
+          release: () => {
+            if (released) return;
+            released = true;
+            this.jobs += 1;
+            this.cpus += w.res.cpu;
+            this.freeGpus.push(...gpus);
+            this.freeGpus.sort((a, b) => a - b);
+            this.pump();
+          },
+        });
+      } else i++;
+    }
+  }
+}
+
+export interface ScheduleOptions {
+  keepGoing: boolean;
+  signal?: AbortSignal;
+  /** bound on nodes being decided at once (freshness checks are cheap but not free) */
+  maxInFlight?: number;
+}
+
+/**
+ * Run `task` over the DAG given by `order` (topological) and `deps`. The signal passed to each
+ * task aborts on external cancel, or on the first failure when not `keepGoing`.
+ */
+export async function schedule(
+  order: readonly string[],
+  deps: (id: string) => readonly string[],
+  task: (id: string, signal: AbortSignal) => Promise<NodeResult>,
+  opts: ScheduleOptions,
+): Promise<Map<string, NodeResult>> {
+  const results = new Map<string, NodeResult>();
+  const inSet = new Set(order);
+  const remaining = new Map<string, number>();
+  const dependents = new Map<string, string[]>();
+  for (const id of order) {
+    const ds = deps(id).filter((d) => inSet.has(d));
+    remaining.set(id, ds.length);
+    for (const d of ds) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(id);
+  }
+  const stop = new AbortController();
+  const onExternal = () => stop.abort(opts.signal!.reason);
+  if (opts.signal?.aborted) stop.abort(opts.signal.reason);
+  opts.signal?.addEventListener('abort', onExternal, { once: true });
+
+  const ready: string[] = order.filter((id) => remaining.get(id) === 0);
+  const maxInFlight = opts.maxInFlight ?? 256;
+  let inFlight = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+
+  const skipDependents = (id: string): void => {
+    for (const d of dependents.get(id) ?? []) {
+      if (results.has(d)) continue;
+      results.set(d, 'cancelled');
+      skipDependents(d);
+    }
+  };
+
+  const launch = (): void => {
+    while (ready.length && inFlight < maxInFlight) {
+      const id = ready.shift()!;
+      if (results.has(id)) continue;
+      if (stop.signal.aborted) {
+        results.set(id, 'cancelled');
+        continue;
+      }
+      inFlight++;
+      task(id, stop.signal)
+        .catch((): NodeResult => 'failed')
+        .then((r) => {
+          inFlight--;
+          results.set(id, r);
+          if (r === 'ok') {
+            for (const d of dependents.get(id) ?? []) {
+              const n = remaining.get(d)! - 1;
+              remaining.set(d, n);
+              if (n === 0) ready.push(d);
+            }
+          } else {
+            skipDependents(id);
+            if (r === 'failed' && !opts.keepGoing) stop.abort(new Error('stopped at first failure'));
+          }
+          launch();
+        });
+    }
+    if (inFlight === 0 && (ready.length === 0 || stop.signal.aborted)) {
+      for (const id of order) if (!results.has(id)) results.set(id, 'cancelled');
+      done();
+    }
+  };
+  launch();
+  await finished;
+  opts.signal?.removeEventListener('abort', onExternal);
+  return results;
+}

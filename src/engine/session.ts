@@ -1,0 +1,143 @@
+/**
+ * @module session — the per-invocation view of one pipeline over one store and one workspace.
+ *
+ * Holds the open indexes (stat cache, workspace index, history), resolves module paths against
+ * the pipeline root, evaluates environment facts once, and turns a stage plus its upstream
+ * output digests into a recipe and a key. Everything here is shared by build, status, dry-run
+ * and verify so that they can never disagree about a key.
+ */
+import { isAbsolute, join, resolve } from 'node:path';
+import { EngineError } from './errors.ts';
+import { keyOf, type Json, type Recipe } from './key.ts';
+import type { Hash, HashAlgorithm } from './hash.ts';
+import { Store } from './store.ts';
+import { StatCache } from './statcache.ts';
+import { CodeGraph, toRel } from './codegraph.ts';
+import { Workspace, History } from './trace.ts';
+import type { Pipeline } from './pipeline.ts';
+import type { EnvFact, Stage } from './task.ts';
+import type { JobBody } from './executor.ts';
+
+export interface SessionOptions {
+  /** Directory relative paths hang off (default: pipeline.root, else the current directory). */
+  root?: string;
+  /** Store directory (default `<root>/cache`). */
+  cacheDir?: string;
+  /** Workspace directory (default `<root>/artifacts`). */
+  artifactsDir?: string;
+  /** Read-only stores consulted after the main one. */
+  parentCacheDirs?: readonly string[];
+  hashAlgorithm?: HashAlgorithm;
+}
+
+export class Session {
+  readonly root: string;
+  readonly cacheDir: string;
+  readonly artifactsDir: string;
+  readonly scratchRoot: string;
+  readonly store: Store;
+  readonly stat: StatCache;
+  readonly graph: CodeGraph;
+  readonly ws: Workspace;
+  readonly history: History;
+  private envMemo = new Map<EnvFact, Promise<Json>>();
+  private envOf = new Map<string, Record<string, Json>>();
+
+  constructor(
+    readonly pipeline: Pipeline,
+    opts: SessionOptions = {},
+  ) {
+    this.root = resolve(opts.root ?? pipeline.root ?? process.cwd());
+    this.cacheDir = resolve(this.root, opts.cacheDir ?? 'cache');
+    this.artifactsDir = resolve(this.root, opts.artifactsDir ?? 'artifacts');
+    this.scratchRoot = join(this.root, '.mecheval-scratch');
+    const parents = (opts.parentCacheDirs ?? []).map((d) => new Store(resolve(this.root, d), [], opts.hashAlgorithm));
+    this.store = new Store(this.cacheDir, parents, opts.hashAlgorithm);
+    this.stat = new StatCache(join(this.cacheDir, 'stat.json'));
+    this.graph = new CodeGraph(this.root, this.stat);
+    this.ws = new Workspace(this.artifactsDir);
+    this.history = new History(this.cacheDir);
+  }
+
+  abs(p: string): string {
+    return isAbsolute(p) ? p : resolve(this.root, p);
+  }
+
+  rel(p: string): string {
+    return toRel(this.root, this.abs(p));
+  }
+
+  /** Evaluate every stage's env facts (each distinct function once). A failing probe fails the build. */
+  async resolveEnv(stages: readonly Stage[]): Promise<void> {
+    for (const s of stages) {
+      if (this.envOf.has(s.id)) continue;
+      const env: Record<string, Json> = {};
+      for (const [name, fact] of Object.entries(s.env)) {
+        if (typeof fact !== 'function') {
+          env[name] = fact;
+          continue;
+        }
+        let p = this.envMemo.get(fact);
+        if (!p) {
+          p = Promise.resolve().then(() => (fact as () => Json | Promise<Json>)());
+          this.envMemo.set(fact, p);
+        }
+        try {
+          env[name] = await p;
+        } catch (e) {
+          throw new EngineError({
+            code: 'env_probe',
+            message: `environment fact '${name}' of stage '${s.id}' could not be computed`,
+            fields: { stage: s.id, fact: name, reason: (e as Error).message },
+            hint: 'a failing probe fails the key (it is never hashed as its error); fix the probe or the environment',
+          });
+        }
+      }
+      this.envOf.set(s.id, env);
+    }
+  }
+
+  body(s: Stage): JobBody {
+    return s.body.kind === 'function' ? { kind: 'function', module: this.abs(s.body.module), export: s.body.export } : s.body;
+  }
+
+  /** The recipe of a stage given its upstream manifest digests (input name → digest). */
+  recipe(s: Stage, inputDigests: Record<string, string>): Recipe {
+    const env = this.envOf.get(s.id);
+    if (!env) throw new EngineError({ code: 'internal', message: `env of '${s.id}' not resolved` });
+    const roots = [...(s.body.kind === 'function' ? [this.abs(s.body.module)] : []), ...s.files.map((f) => this.abs(f))];
+    const { code, packages } = this.graph.digest(roots);
+    const inputs: Recipe['inputs'] = {};
+    for (const [name, up] of Object.entries(s.inputs)) inputs[name] = { stage: up, digest: inputDigests[name]! };
+    const body: Json =
+      s.body.kind === 'function'
+        ? `${this.rel(s.body.module)}#${s.body.export}`
+        : (JSON.parse(JSON.stringify({ strings: s.body.template.strings, values: s.body.template.values })) as Json);
+    return {
+      kind: s.body.kind,
+      body,
+      code,
+      packages,
+      params: s.params as Json,
+      inputs,
+      env,
+      outputs: [...s.outputs],
+      timeoutMs: s.timeoutMs,
+    };
+  }
+
+  key(r: Recipe): Hash {
+    return keyOf(r);
+  }
+
+  scratchDir(id: string, key: string): string {
+    return join(this.scratchRoot, `${id.replace(/\//g, '__')}-${key.slice(0, 16)}`);
+  }
+
+  /** Persist indexes (callers hold the store lock). */
+  save(): void {
+    this.ws.save();
+    this.stat.save();
+    this.history.save();
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * @module trace — what was built where, and how long it took.
+ *
+ * Two traces, in the vocabulary of "Build Systems à la Carte":
+ * - the run cache in store.ts is a *constructive* trace (key → values), which is what lets a
+ *   flipped-back param restore old outputs without running;
+ * - the workspace index here is a *verifying* trace for `artifacts/`: per stage id, the key and
+ *   recipe last materialised there and the stat of every file, so a no-op run answers "fresh" from
+ *   stats alone, and `explain` can diff the old recipe against the new one.
+ * History keeps durations (forecasts) and the keys of the last runs (gc roots).
+ */
+import { readFileSync, existsSync, mkdirSync, copyFileSync, chmodSync, renameSync, constants, appendFileSync, statSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { writeFileAtomicSync, rmTree } from './fsutil.ts';
+import { hashFileSync } from './hash.ts';
+import type { Recipe } from './key.ts';
+import { manifestFiles, type Manifest, type Store } from './store.ts';
+import { EngineError } from './errors.ts';
+
+export type StatTriple = [size: number, mtimeNs: string, ino: string];
+
+export interface WorkspaceEntry {
+  key: string;
+  recipe: Recipe;
+  outputs: Manifest;
+  stats: Record<string, StatTriple>;
+  at: string;
+}
+
+export const WORKSPACE_INDEX = '.mecheval-index.json';
+
+export class Workspace {
+  private entries: Record<string, WorkspaceEntry> = {};
+  private dirty = false;
+  readonly indexFile: string;
+
+  constructor(readonly dir: string) {
+    this.indexFile = join(dir, WORKSPACE_INDEX);
+    try {
+      const parsed = JSON.parse(readFileSync(this.indexFile, 'utf8')) as { v: number; stages: Record<string, WorkspaceEntry> };
+      if (parsed.v === 1) this.entries = parsed.stages;
+    } catch {
+      /* no index yet */
+    }
+  }
+
+  stageDir(id: string): string {
+    return join(this.dir, ...id.split('/'));
+  }
+
+  get(id: string): WorkspaceEntry | undefined {
+    return this.entries[id];
+  }
+
+  set(id: string, e: WorkspaceEntry): void {
+    this.entries[id] = e;
+    this.dirty = true;
+  }
+
+  delete(id: string): void {
+    if (this.entries[id]) {
+      delete this.entries[id];
+      this.dirty = true;
+    }
+  }
+
+  ids(): string[] {
+    return Object.keys(this.entries);
+  }
+
+  save(): void {
+    if (!this.dirty) return;
+    writeFileAtomicSync(this.indexFile, JSON.stringify({ v: 1, stages: this.entries }));
+    this.dirty = false;
+  }
+
+  /**
+   * Are the stage's artifacts what the entry says? Stats first; a changed stat is re-hashed, so a
+   * `touch` is harmless but an edit is `corrupt`.
+   */
+  check(id: string, e: WorkspaceEntry): { ok: true } | { ok: false; kind: 'missing' | 'corrupt'; detail: string } {
+    const base = this.stageDir(id);
+    for (const [rel, f] of manifestFiles(e.outputs)) {
+      const p = join(base, rel);
+      let st;
+      try {
+        st = statBig(p);
+      } catch {
+        return { ok: false, kind: 'missing', detail: `artifacts/${id}/${rel} is missing` };
+      }
+      const rec = e.stats[rel];
+      if (rec && rec[0] === st[0] && rec[1] === st[1] && rec[2] === st[2]) continue;
+      // BLAKE3 digests cannot be re-checked synchronously: a changed stat counts as modified.
+      if (st[0] !== f.size || f.digest.startsWith('b3-') || hashFileSync(p) !== f.digest) {
+        return { ok: false, kind: 'corrupt', detail: `artifacts/${id}/${rel} was modified (content no longer matches ${f.digest.slice(0, 12)})` };
+      }
+      e.stats[rel] = st;
+      this.dirty = true;
+    }
+    return { ok: true };
+  }
+
+  /**
+   * Replace artifacts/<id>/ with read-only copies (reflinks where the filesystem supports them)
+   * of the manifest's objects. Built beside the target and swapped in by rename.
+   */
+  materialize(store: Store, id: string, outputs: Manifest): Record<string, StatTriple> {
+    const target = this.stageDir(id);
+    mkdirSync(dirname(target), { recursive: true });
+    const tmp = join(dirname(target), `.tmp-${randomBytes(6).toString('hex')}`);
+    mkdirSync(tmp, { recursive: true });
+    try {
+      for (const [rel, f] of manifestFiles(outputs)) {
+        const src = store.findObject(f.digest);
+        if (!src) throw new EngineError({ code: 'corrupt_object', message: `object ${f.digest} for ${id}/${rel} vanished from the store`, fields: { stage: id, file: rel } });
+        const dest = join(tmp, rel);
+        mkdirSync(dirname(dest), { recursive: true });
+        copyFileSync(src, dest, constants.COPYFILE_FICLONE);
+        chmodSync(dest, 0o444);
+      }
+      for (const name of Object.keys(outputs)) if (outputs[name]!.type === 'dir') mkdirSync(join(tmp, name), { recursive: true });
+      const old = `${tmp}.old`;
+      if (existsSync(target)) renameSync(target, old);
+      renameSync(tmp, target);
+      rmTree(old);
+    } catch (e) {
+      rmTree(tmp);
+      throw e;
+    }
+    const stats: Record<string, StatTriple> = {};
+    for (const [rel] of manifestFiles(outputs)) stats[rel] = statBig(join(target, rel));
+    return stats;
+  }
+
+  /** Remove a stage's artifacts (its outputs are no longer valid here). */
+  remove(id: string): void {
+    rmTree(this.stageDir(id));
+    this.delete(id);
+  }
+}
+
+function statBig(p: string): StatTriple {
+  const st = statSync(p, { bigint: true });
+  return [Number(st.size), String(st.mtimeNs), String(st.ino)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// History: durations for forecasts, keys of recent runs for gc.
+
+export class History {
+  private durations: Record<string, number> = {};
+  private dirty = false;
+  constructor(readonly cacheDir: string) {
+    try {
+      this.durations = JSON.parse(readFileSync(join(cacheDir, 'durations.json'), 'utf8')) as Record<string, number>;
+    } catch {
+      /* none yet */
+    }
+  }
+
+  recordDuration(id: string, ms: number): void {
+    this.durations[id] = Math.round(ms);
+    this.dirty = true;
+  }
+
+  /** Last duration of this id, else the mean over its family (the id without its last segment). */
+  forecast(id: string): number | undefined {
+    const own = this.durations[id];
+    if (own !== undefined) return own;
+    const fam = family(id);
+    const xs = Object.entries(this.durations).filter(([k]) => family(k) === fam).map(([, v]) => v);
+    return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
+  }
+
+  /** Append the keys a run left in the workspace (gc keeps the last N of these). */
+  recordRun(keys: Record<string, string>): void {
+    mkdirSync(this.cacheDir, { recursive: true });
+    appendFileSync(join(this.cacheDir, 'history.jsonl'), `${JSON.stringify({ at: new Date().toISOString(), keys })}\n`);
+  }
+
+  lastRuns(n: number): Record<string, string>[] {
+    const f = join(this.cacheDir, 'history.jsonl');
+    if (!existsSync(f)) return [];
+    const lines = readFileSync(f, 'utf8').split('\n').filter(Boolean);
+    const out: Record<string, string>[] = [];
+    for (const l of lines.slice(-n)) {
+      try {
+        out.push((JSON.parse(l) as { keys: Record<string, string> }).keys);
+      } catch {
+        /* a torn last line from a crash */
+      }
+    }
+    return out;
+  }
+
+  save(): void {
+    if (!this.dirty) return;
+    writeFileAtomicSync(join(this.cacheDir, 'durations.json'), JSON.stringify(this.durations));
+    this.dirty = false;
+  }
+}
+
+export function family(id: string): string {
+  const i = id.lastIndexOf('/');
+  return i < 0 ? id : id.slice(0, i);
+}
