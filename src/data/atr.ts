@@ -47,26 +47,83 @@ export interface AtrRejections { tooLong: number; tooShort: number; noQuery: num
 
 const MAX_REDRAWS = 100_000;
 
+/**
+ * The eligible (child, parent) edges of one sentence, and the parent-first draw among them. Buffers are reused
+ * across sentences; `seen` is stamped per sentence instead of cleared, so |Σ| = 8192 costs nothing per document.
+ */
+export class ParentFirstQuery {
+  private readonly seen: Int32Array;      // seen[t] === stamp ⇔ terminal t occurs in the current sentence
+  private stamp = 0;
+  private readonly eligible: Uint8Array;  // eligible[c] ⇔ (c, parent[c]) may be queried
+  private readonly childCount: Int32Array; // eligible children per parent position
+  private readonly parents: Int32Array;   // distinct parents with an eligible child, in order of first appearance
+  private numParents = 0;
+  /** Distinct terminals in the last scanned sentence. */
+  distinct = 0;
+
+  constructor(numTerminals: number, capacity: number) {
+    this.seen = new Int32Array(numTerminals);
+    this.eligible = new Uint8Array(capacity);
+    this.childCount = new Int32Array(capacity);
+    this.parents = new Int32Array(capacity);
+  }
+
+  /**
+   * Marks the edges whose child is the rightmost occurrence of its label and that `accept(child, parent)` keeps.
+   * Returns the number of parents with at least one eligible child (0: the sentence has no query).
+   */
+  scan(label: Int32Array, parent: Int32Array, n: number, accept: (c: number, p: number) => boolean): number {
+    const { seen, eligible, childCount, parents } = this;
+    const stamp = ++this.stamp;
+    this.distinct = 0;
+    for (let j = n - 1; j >= 0; j--) { // right to left: the first sighting of a label is its rightmost occurrence
+      const t = label[j]!;
+      const rightmost = seen[t] !== stamp;
+      if (rightmost) { seen[t] = stamp; this.distinct++; }
+      const p = parent[j]!;
+      eligible[j] = rightmost && p >= 0 && accept(j, p) ? 1 : 0;
+      childCount[j] = 0;
+    }
+    let np = 0;
+    for (let c = 0; c < n; c++) {
+      if (!eligible[c]) continue;
+      const p = parent[c]!;
+      if (childCount[p] === 0) parents[np++] = p;
+      childCount[p]!++;
+    }
+    return (this.numParents = np);
+  }
+
+  /** Parent-first: a parent uniformly among those with an eligible child, then one of its eligible children
+   *  uniformly. Returns the child's position; its parent is parent[child]. Call after scan() returned > 0. */
+  pick(rng: Rng, parent: Int32Array): number {
+    const p = this.parents[randInt(rng, 0, this.numParents - 1)]!;
+    let k = randInt(rng, 0, this.childCount[p]! - 1);
+    for (let c = 0; c < p; c++) if (this.eligible[c] && parent[c] === p && k-- === 0) return c;
+    throw new Error(`atr: parent ${p} lost its eligible children (internal error)`);
+  }
+
+  /** Whether terminal t occurs in the last scanned sentence. */
+  occurs(t: number): boolean {
+    return this.seen[t] === this.stamp;
+  }
+}
+
 export function generateAtr(g: Grammar, opts: AtrOptions, spec: SplitSpec): { split: SplitBuffer; rejected: AtrRejections } {
   const T = g.config.numTerminals;
   const sampler = new TreeSampler(g, opts.yieldLimit);
   const { label, parent } = sampler;
-  const cap = opts.yieldLimit;
+  const query = new ParentFirstQuery(T, opts.yieldLimit);
   const out = new SplitBuffer(spec.n, spec.n * 24);
   const rejected: AtrRejections = { tooLong: 0, tooShort: 0, noQuery: 0 };
   const rng = spec.rng;
-
-  const seen = new Int32Array(T);           // seen[t] === stamp ⇔ t occurs in the current sentence
-  let stamp = 0;
-  const rightmost = new Uint8Array(cap);
-  const childCount = new Int32Array(cap);   // eligible children per parent position
-  const parents = new Int32Array(cap);      // distinct parents with an eligible child, in order of first appearance
   const wantHeld = spec.heldOut === 'only';
+  let n = 0;
+  const accept = (c: number, p: number): boolean =>
+    !(opts.excludeRootChildren && p === n - 1) &&
+    isHeldOutPair(spec.maskSeed, opts.heldOutFraction, label[p]!, label[c]!) === wantHeld;
 
   for (let i = 0; i < spec.n; i++) {
-    let n = 0;
-    let np = 0;
-    let distinct = 0;
     for (let attempt = 0; ; attempt++) {
       if (attempt === MAX_REDRAWS) {
         throw new Error(`atr: no acceptable sentence in ${MAX_REDRAWS} draws (rejected ${JSON.stringify(rejected)}; ` +
@@ -75,37 +132,11 @@ export function generateAtr(g: Grammar, opts: AtrOptions, spec: SplitSpec): { sp
       n = sampler.sample(rng);
       if (n < 0) { rejected.tooLong++; continue; }
       if (n < 3) { rejected.tooShort++; continue; }
-      // rightmost occurrence of each label, scanning from the right
-      stamp++;
-      distinct = 0;
-      for (let j = n - 1; j >= 0; j--) {
-        const t = label[j]!;
-        rightmost[j] = seen[t] === stamp ? 0 : 1;
-        if (seen[t] !== stamp) { seen[t] = stamp; distinct++; }
-      }
-      np = 0;
-      for (let j = 0; j < n; j++) childCount[j] = 0;
-      for (let c = 0; c < n; c++) {
-        const p = parent[c]!;
-        if (p < 0 || !rightmost[c]) continue;
-        if (opts.excludeRootChildren && p === n - 1) continue;
-        if (isHeldOutPair(spec.maskSeed, opts.heldOutFraction, label[p]!, label[c]!) !== wantHeld) continue;
-        if (childCount[p] === 0) parents[np++] = p;
-        childCount[p]!++;
-      }
-      if (np === 0) { rejected.noQuery++; continue; }
+      if (query.scan(label, parent, n, accept) === 0) { rejected.noQuery++; continue; }
       break;
     }
-
-    // parent-first: a parent uniformly, then its k-th eligible child (same filters as above, in position order)
-    const p = parents[randInt(rng, 0, np - 1)]!;
-    let k = randInt(rng, 0, childCount[p]! - 1);
-    let c = -1;
-    for (let j = 0; j < p; j++) {
-      if (parent[j] !== p || !rightmost[j]) continue;
-      if (isHeldOutPair(spec.maskSeed, opts.heldOutFraction, label[p]!, label[j]!) !== wantHeld) continue;
-      if (k-- === 0) { c = j; break; }
-    }
+    const c = query.pick(rng, parent);
+    const p = parent[c]!;
 
     const len = n + 5;
     const at = out.reserve(len);
@@ -124,9 +155,9 @@ export function generateAtr(g: Grammar, opts: AtrOptions, spec: SplitSpec): { sp
     out.pos.divider[i] = n + 1;
     out.pos.query[i] = n + 2;
     out.pos.answer[i] = n + 3;
-    const full = distinct === T; // every terminal occurs: no collision-free replacement exists
-    out.keyCorrupted[i] = terminalId(corrupt(rng, T, label[c]!, spec.excludeContext && !full, seen, stamp));
-    out.valueCorrupted[i] = terminalId(corrupt(rng, T, label[p]!, spec.excludeContext && !full, seen, stamp));
+    const avoid = spec.excludeContext && query.distinct < T; // when every terminal occurs, no replacement avoids them
+    out.keyCorrupted[i] = terminalId(corrupt(rng, T, label[c]!, avoid, query));
+    out.valueCorrupted[i] = terminalId(corrupt(rng, T, label[p]!, avoid, query));
     out.commit(len);
     if (spec.progress && (i + 1) % 1024 === 0) spec.progress(i + 1);
   }
@@ -134,10 +165,10 @@ export function generateAtr(g: Grammar, opts: AtrOptions, spec: SplitSpec): { sp
 }
 
 /** Another terminal than `orig`: uniform over the other |Σ| − 1, or (excludeContext) over those absent from the sentence. */
-function corrupt(rng: Rng, T: number, orig: number, excludeContext: boolean, seen: Int32Array, stamp: number): number {
+function corrupt(rng: Rng, T: number, orig: number, excludeContext: boolean, sentence: ParentFirstQuery): number {
   for (;;) {
     const r = randInt(rng, 0, T - 2);
     const t = r >= orig ? r + 1 : r;
-    if (!excludeContext || seen[t] !== stamp) return t;
+    if (!excludeContext || !sentence.occurs(t)) return t;
   }
 }

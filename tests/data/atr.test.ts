@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateAtr, type AtrOptions } from '../../src/data/atr.ts';
+import { generateAtr, ParentFirstQuery, type AtrOptions } from '../../src/data/atr.ts';
 import { makeGrammar, type PcfgConfig, type Grammar } from '../../src/data/pcfg.ts';
 import { isHeldOutPair } from '../../src/data/ar.ts';
 import { splitStats, type SplitBuffer } from '../../src/data/examples.ts';
@@ -56,8 +56,29 @@ test('ATR invariants on the easy, medium and |Σ| = 8192 grammars', () => {
   }
 });
 
-test('ATR: the child–parent edge is a real edge of the derivation (parent-first sampling covers every parent)', () => {
-  // On a grammar whose yields are exactly "t_a t_b head" style, the parent must be a head, i.e. never the first token.
+test('parent-first sampling: a parent uniformly, then one of its eligible (rightmost-occurrence) children', () => {
+  // sentence "a b c a d e f" (positions 0..6); tree: 0, 1, 2 → 4 and 3, 4, 5 → 6; 6 is the root head.
+  // Position 0 is not the rightmost "a", so the eligible children are 1, 2 (parent 4) and 3, 4, 5 (parent 6):
+  // parent-first gives 1/4, 1/4, 1/6, 1/6, 1/6, where a uniform draw over edges would give 1/5 each.
+  const label = Int32Array.from([0, 1, 2, 0, 3, 4, 5]);
+  const parent = Int32Array.from([4, 4, 4, 6, 6, 6, -1]);
+  const q = new ParentFirstQuery(8, 16);
+  assert.equal(q.scan(label, parent, 7, () => true), 2);
+  assert.equal(q.distinct, 6);
+  const rng = rngFor(9);
+  const counts = new Array(7).fill(0);
+  const N = 60_000;
+  for (let i = 0; i < N; i++) counts[q.pick(rng, parent)]++;
+  const expect = [0, 1 / 4, 1 / 4, 1 / 6, 1 / 6, 1 / 6, 0];
+  for (let c = 0; c < 7; c++) assert.ok(Math.abs(counts[c] / N - expect[c]!) < 0.01, `child ${c}: ${counts[c] / N} vs ${expect[c]}`);
+  // the filter removes edges; a sentence with none left has no query
+  assert.equal(q.scan(label, parent, 7, (_c, p) => p === 4), 1);
+  for (let i = 0; i < 100; i++) assert.ok([1, 2].includes(q.pick(rng, parent)));
+  assert.equal(q.scan(label, parent, 7, () => false), 0);
+});
+
+test('ATR: parents are heads (never the first terminal); the root head is the parent in some documents only', () => {
+  // A head is appended after a non-empty RHS, so the first terminal of a sentence can never be a parent.
   const g = makeGrammar(cfg(20, 5));
   const { split } = make(g, 3000);
   let firstIsParent = 0;
