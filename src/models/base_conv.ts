@@ -18,7 +18,7 @@
  * bias; z is deterministic.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
-import { causalConv1d, linear } from './ops.ts';
+import { causalConv1d, linear, matmul } from './ops.ts';
 import { torchDefault, type Init, type ParamScope } from './params.ts';
 import type { ResolvedModelConfig } from './config.ts';
 import type { Mixer, MixerFactory } from './mixer.ts';
@@ -59,30 +59,53 @@ export function positionalFeatures(lMax: number): Float32Array {
   return z;
 }
 
+/** Above this T the selection matrix (T³ floats) is too big, and the Toeplitz matrix is built by the strided trick. */
+const SELECTION_MAX_T = 128;
+const selections = new Map<number, Tensor2D>();
+
+/** E (T, T·T): E[τ, t·T + s] = 1 where t − s = τ, so h (C, T)·E = the lower-triangular Toeplitz matrices (C, T·T). */
+function selection(T: number): Tensor2D {
+  let e = selections.get(T);
+  if (!e) {
+    const v = new Float32Array(T * T * T);
+    for (let t = 0; t < T; t++) for (let s = 0; s <= t; s++) v[(t - s) * T * T + t * T + s] = 1;
+    e = tf.keep(tf.tensor2d(v, [T, T * T])); // a constant shared by every call (and kept out of any tidy scope)
+    selections.set(T, e);
+  }
+  return e;
+}
+
+/**
+ * H[c, t, s] = h[c, t−s] for t ≥ s, else 0: (C, T) → (C, T, T), without a gather (no gather gradient on wasm).
+ * Small T: one 2-D product with the constant selection E. Large T: the strided trick, a = [h_0 … h_{T−1}, 0 ×(T−1)]
+ * repeated T times and read in rows of 2T−2 gives row s = a shifted right by s (= column s of H); slower on wasm.
+ */
+function toeplitz(h: Tensor2D, selectionMaxT: number): Tensor3D {
+  const [C, T] = h.shape;
+  if (T <= selectionMaxT || T === 1) return matmul(h, selection(T)).reshape([C, T, T]) as Tensor3D;
+  const W = 2 * T - 1;
+  const a = tf.concat([h, tf.zeros([C, T - 1])], 1); // (C, 2T−1)
+  const rep = tf.broadcastTo(a.reshape([C, 1, W]), [C, T, W]).reshape([C, T * W]);
+  const N = tf.slice(tf.slice(rep, [0, 0], [C, T * (W - 1)]).reshape([C, T, W - 1]), [0, 0, 0], [C, T, T]); // [c, s, t]
+  return tf.transpose(N, [0, 2, 1]) as Tensor3D;
+}
+
 /**
  * Causal long convolution y[b,t,c] = Σ_{s≤t} h[c, t−s]·x[b,s,c] (the linear, not circular, convolution that zoology's
  * FFT of size 2T computes; architectures.md §1.8 P2) as a Toeplitz product with the channels as the batch:
- *   N[c, s, t] = h[c, t−s] for t ≥ s, else 0        (C, T, T), built without a gather (no gather gradient on wasm)
- *   yᵀ[c] = xᵀ[c] · N[c]                            (C, B, T) = (C, B, T)·(C, T, T)
- * N comes from the "strided Toeplitz" trick: a = [h_0 … h_{T−1}, 0 ×(T−1)] repeated T times and read in rows of
- * 2T−2 gives row s = a shifted right by s, so its first T entries are row s of N. Every op has a gradient.
- *
- * Exactly causal: the zeros of N make outputs before t independent of x[t] bit for bit, unlike an FFT or DFT (a DFT
- * as 2-D products was 2× faster on wasm but leaks ~1e-6 into earlier positions). Measured forward + backward on wasm
- * at B=32, T=37, C=64: this 11 ms, ops.causalLongConv (T shifted slices) 27–97 ms.
+ *   y[c] = H[c]·x[c]      (C, T, B) = (C, T, T)·(C, T, B),   H from toeplitz()
+ * Exactly causal: the zeros of H make outputs before t independent of x[t] bit for bit, unlike an FFT or a DFT (a DFT
+ * as 2-D XNNPACK products was ~2× faster on wasm but leaks ~1e-6 into earlier positions). Measured forward + backward
+ * on wasm at B=32, T=37, C=64 (2 busy cores, best of 30): this ≈ 11–18 ms, ops.causalLongConv (T shifted slices)
+ * 27–97 ms.
  */
-export function causalLongConvToeplitz(x: Tensor3D, h: Tensor2D): Tensor3D {
-  const [B, T, C] = x.shape;
+export function causalLongConvToeplitz(x: Tensor3D, h: Tensor2D, selectionMaxT = SELECTION_MAX_T): Tensor3D {
+  const [, T, C] = x.shape;
   const [hc, L] = h.shape;
   if (hc !== C || L < T) throw new Error(`causalLongConvToeplitz: filter [${h.shape}] does not cover ${C} channels × ${T} steps`);
-  if (T === 1) return tf.mul(x, tf.slice(h, [0, 0], [C, 1]).reshape([1, 1, C])) as Tensor3D;
-  const W = 2 * T - 1;
-  const a = tf.concat([tf.slice(h, [0, 0], [C, T]), tf.zeros([C, T - 1])], 1); // (C, 2T−1)
-  const rep = tf.broadcastTo(a.reshape([C, 1, W]), [C, T, W]).reshape([C, T * W]); // (C, T·(2T−1))
-  const N = tf.slice(tf.slice(rep, [0, 0], [C, T * (W - 1)]).reshape([C, T, W - 1]), [0, 0, 0], [C, T, T]); // [c, s, t]
-  const xc = tf.transpose(x, [2, 0, 1]) as tf.Tensor3D; // (C, B, T)
-  const y = tf.matMul(xc, N as tf.Tensor3D); // (C, B, T)
-  return tf.transpose(y, [1, 2, 0]) as Tensor3D; // (B, T, C)
+  const H = toeplitz((L === T ? h : tf.slice(h, [0, 0], [C, T])) as Tensor2D, selectionMaxT); // (C, T, T)
+  const y = tf.matMul(H, tf.transpose(x, [2, 1, 0]) as Tensor3D); // (C, T, B)
+  return tf.transpose(y, [2, 1, 0]) as Tensor3D; // (B, T, C)
 }
 
 /** ShortConvolution: `conv.conv` = nn.Conv1d(d, d, k, groups=d, padding=k−1), first T outputs. */

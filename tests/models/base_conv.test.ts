@@ -100,8 +100,8 @@ test('init: projection and filter-MLP weights N(0, 0.02) with zero biases; conv 
   assert.deepEqual(Array.from(positionalFeatures(1)), [0, 1, -0]);
 });
 
-test('causalLongConvToeplitz equals the direct sum Σ_{s≤t} h[c, t−s]·x[b,s,c] and ops.causalLongConv, for T = 1…9', () => {
-  for (const T of [1, 2, 5, 9]) {
+test('causalLongConvToeplitz equals the direct sum Σ_{s≤t} h[c, t−s]·x[b,s,c] and ops.causalLongConv (both Toeplitz builds)', () => {
+  for (const [T, selectionMaxT] of [[1, 128], [2, 128], [5, 128], [9, 128], [1, 0], [2, 0], [5, 0], [9, 4]] as const) {
     const B = 2, C = 3, L = T + 3;
     const x = tf.randomNormal([B, T, C], 0, 1, 'float32', T) as Tensor3D;
     const h = tf.randomNormal([C, L], 0, 1, 'float32', 10 + T) as Tensor2D;
@@ -112,20 +112,23 @@ test('causalLongConvToeplitz equals the direct sum Σ_{s≤t} h[c, t−s]·x[b,s
       for (let s = 0; s <= t; s++) acc += hs[c * L + t - s]! * xs[(b * T + s) * C + c]!;
       want[(b * T + t) * C + c] = acc;
     }
-    const got = causalLongConvToeplitz(x, h);
+    const got = causalLongConvToeplitz(x, h, selectionMaxT);
     assert.deepEqual(got.shape, [B, T, C]);
-    assertClose(got, want, 1e-5, `T=${T}`);
+    assertClose(got, want, 1e-5, `T=${T}, selectionMaxT=${selectionMaxT}`);
     assert.ok(maxAbsDiff(got, causalLongConv(x, h)) < 1e-5);
   }
 });
 
-test('causalLongConvToeplitz gradients equal those of ops.causalLongConv (both inputs)', () => {
+test('causalLongConvToeplitz gradients equal those of ops.causalLongConv (both inputs, both Toeplitz builds)', () => {
   const x = tf.randomNormal([2, 7, 3], 0, 1, 'float32', 1) as Tensor3D;
   const h = tf.randomNormal([3, 9], 0, 1, 'float32', 2) as Tensor2D;
   const w = tf.randomNormal([2, 7, 3], 0, 1, 'float32', 3);
   const f = (conv: typeof causalLongConv) => tf.grads((a: Tensor, b: Tensor) => tf.sum(tf.mul(conv(a as Tensor3D, b as Tensor2D), w)))([x, h]);
-  const [g1, g2] = [f(causalLongConvToeplitz), f(causalLongConv)];
-  g1.forEach((g, i) => assert.ok(maxAbsDiff(g, g2[i]!) < 1e-5, `gradient ${i} differs by ${maxAbsDiff(g, g2[i]!)}`));
+  const want = f(causalLongConv);
+  for (const selectionMaxT of [128, 0]) {
+    const got = f((a, b) => causalLongConvToeplitz(a, b, selectionMaxT));
+    got.forEach((g, i) => assert.ok(maxAbsDiff(g, want[i]!) < 1e-5, `gradient ${i} (selectionMaxT ${selectionMaxT}) differs by ${maxAbsDiff(g, want[i]!)}`));
+  }
 });
 
 test('short layer (k = 3) equals conv(u) ⊙ (W u + b) + u with PyTorch tap order (last tap = current token)', () => {
