@@ -1,0 +1,113 @@
+/**
+ * @module long_filter — the long convolutions of H3 and Hyena (architectures.md §1.8 P2, §6, §7), on the one
+ * convolution kernel TF.js has on every backend: the forward depthwise convolution.
+ *
+ * Both mixers materialise a per-channel filter h (C, T) each step (H3 from its SSM parameters, Hyena from its filter
+ * MLP) and apply it as the linear, exactly causal convolution that zoology computes with an FFT of size 2T:
+ *
+ *   y[b,t,c] = Σ_{s≤t} h[c, t−s]·x[b,s,c]
+ *
+ * Why depthwiseConv2d with a hand-written gradient (tfjs-backends.md §2–3): wasm has no depthwise-conv gradient
+ * kernels, but its forward kernel (XNNPACK) is there, and every gradient of a correlation is again a correlation,
+ * so the backward pass reuses the forward kernel. Exactly causal: x[t] never enters an output before t, bit for bit
+ * (an FFT or DFT product leaks ~1e-7 into earlier positions). Measured on wasm, one thread, B=32, T=37, C=64, forward +
+ * backward (busy 2-core machine, CPU time): this ≈ 13 ms, a Toeplitz batchMatMul ≈ 15 ms, ops.causalLongConv
+ * (T shifted slices) ≈ 30–110 ms. H3's shift kernel (a cross-correlation of two length-N = 1024 sequences at T lags)
+ * takes ≈ 12 ms this way against ≈ 35 ms as an explicit Hankel product.
+ */
+import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
+
+type CustomGradFn = Parameters<typeof tf.customGrad>[0];
+
+/**
+ * out[g, j, c] = Σ_k input[g, j+k, c]·kernel[k, c], j < Lin − K + 1: a valid cross-correlation along time with one
+ * kernel per channel, shared by every g. Used only inside the custom gradients below (it has no gradient of its own
+ * on wasm).
+ */
+function correlate(input: Tensor3D, kernel: Tensor2D): Tensor3D {
+  const [G, Lin, C] = input.shape;
+  const K = kernel.shape[0];
+  const x4 = input.reshape([G, 1, Lin, C]) as tf.Tensor4D; // NHWC with H = 1, W = time
+  const f4 = kernel.reshape([1, K, C, 1]) as tf.Tensor4D; // [fh, fw, C, multiplier 1]
+  return tf.depthwiseConv2d(x4, f4, 1, 'valid').reshape([G, Lin - K + 1, C]);
+}
+
+/**
+ * Σ_{g,j} a[g, j+k, c]·b[g, j, c] for k < K: the correlation of a (G, Lb+K−1, C) with b (G, Lb, C), summed over g
+ * (a kernel's gradient). The g axis becomes the image height and b the filter, so one depthwise call does it.
+ */
+function correlateOverBatch(a: Tensor3D, b: Tensor3D): Tensor2D {
+  const [G, La, C] = a.shape;
+  const Lb = b.shape[1];
+  const a4 = a.reshape([1, G, La, C]) as tf.Tensor4D;
+  const b4 = b.reshape([G, Lb, C, 1]) as tf.Tensor4D;
+  return tf.depthwiseConv2d(a4, b4, 1, 'valid').reshape([La - Lb + 1, C]) as Tensor2D; // (K, C)
+}
+
+/**
+ * Causal long convolution y[b,t,c] = Σ_{s≤t} h[c, t−s]·x[b,s,c] with a filter h (C, T) as long as the sequence.
+ * x: (B, T, C) → (B, T, C). Gradients:
+ *   dx[b,s,c] = Σ_{t≥s} h[c, t−s]·dy[b,t,c]        (the anti-causal correlation of dy with h)
+ *   dh[c,τ]   = Σ_{b,t} dy[b,t,c]·x[b,t−τ,c]
+ */
+export const causalLongConv: (x: Tensor3D, h: Tensor2D) => Tensor3D = tf.customGrad(
+  ((x: Tensor, h: Tensor, save: tf.GradSaveFunc) => {
+    const [B, T, C] = x.shape as [number, number, number];
+    if (h.shape[0] !== C || h.shape[1] !== T) throw new Error(`causalLongConv: filter [${h.shape}] is not (${C} channels, ${T} steps)`);
+    const hT = tf.transpose(h) as Tensor2D; // (T, C): hT[τ] = h[:, τ]
+    const taps = tf.reverse(hT, 0) as Tensor2D; // taps[k] = h[:, T−1−k]: the last tap multiplies the current step
+    const xp = tf.pad(x, [[0, 0], [T - 1, 0], [0, 0]]) as Tensor3D; // (B, 2T−1, C)
+    save([xp, hT]);
+    return {
+      value: correlate(xp, taps), // (B, T, C)
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const [sxp, shT] = saved as [Tensor3D, Tensor2D];
+        const dyp = tf.pad(dy, [[0, 0], [0, T - 1], [0, 0]]) as Tensor3D; // (B, 2T−1, C)
+        const dx = correlate(dyp, shT); // dx[s] = Σ_τ dy[s+τ]·h[τ]
+        const dTaps = correlateOverBatch(sxp, dy as Tensor3D); // (T, C): dTaps[k] = Σ dy[t]·x[t−(T−1)+k]
+        return [dx, tf.transpose(tf.reverse(dTaps, 0))]; // taps[k] = h[T−1−k]
+      },
+    };
+  }) as unknown as CustomGradFn,
+) as unknown as (x: Tensor3D, h: Tensor2D) => Tensor3D;
+
+/**
+ * k[c, j] = Σ_n a[c, n]·b[c, n+j] for j < T (b is zero past its end): the cross-correlation of two per-channel
+ * sequences (C, N) at the first T lags. H3's shift kernel (architectures.md §6: K_shift = corr(B_s, C_s), what
+ * zoology's irfft(conj(rfft B)·rfft C) computes). When T > N the lags ≥ N come out 0, as zoology's zero padding.
+ */
+export function crossCorrelation(a: Tensor2D, b: Tensor2D, T: number): Tensor2D {
+  const [C, N] = a.shape;
+  if (b.shape[0] !== C || b.shape[1] !== N) throw new Error(`crossCorrelation: [${a.shape}] and [${b.shape}] differ`);
+  const f = tf.customGrad(((a: Tensor, b: Tensor, save: tf.GradSaveFunc) => {
+    save([a, b]);
+    // time-major (1, N+T−1, C) with b zero-padded on the right, so lag j reads b[n+j] for every n < N
+    const bp = tf.transpose(tf.pad(b, [[0, 0], [0, T - 1]])).reshape([1, N + T - 1, C]) as Tensor3D;
+    const k = correlate(bp, tf.transpose(a) as Tensor2D); // (1, T, C)
+    return {
+      value: tf.transpose(k.reshape([T, C])),
+      gradFunc: (dk: Tensor, saved: Tensor[]) => {
+        const [sa, sb] = saved as [Tensor2D, Tensor2D];
+        const dkT = tf.transpose(dk) as Tensor2D; // (T, C)
+        // da[n] = Σ_j dk[j]·b[n+j]: b (right-padded) correlated with dk
+        const bp2 = tf.transpose(tf.pad(sb, [[0, 0], [0, T - 1]])).reshape([1, N + T - 1, C]) as Tensor3D;
+        const da = correlate(bp2, dkT).reshape([N, C]);
+        // db[m] = Σ_j dk[j]·a[m−j]: a (left-padded) correlated with dk reversed
+        const ap = tf.transpose(tf.pad(sa, [[0, 0], [T - 1, 0]])).reshape([1, N + T - 1, C]) as Tensor3D;
+        const db = correlate(ap, tf.reverse(dkT, 0) as Tensor2D).reshape([N, C]);
+        return [tf.transpose(da), tf.transpose(db)];
+      },
+    };
+  }) as unknown as CustomGradFn);
+  return f(a, b) as Tensor2D;
+}
+
+/**
+ * h + D·e₀: a skip term D ⊙ x (zoology's `y + u·D`) is the lag-0 tap of the filter, so it rides along in the same
+ * convolution instead of costing a (B, T, C) multiply and add. h: (C, T), D: (C) → (C, T).
+ */
+export function withSkip(h: Tensor2D, D: Tensor): Tensor2D {
+  const [C, T] = h.shape;
+  const e0 = tf.tensor2d(Float32Array.from({ length: T }, (_, i) => (i === 0 ? 1 : 0)), [1, T]);
+  return tf.add(h, tf.mul(D.reshape([C, 1]), e0)) as Tensor2D;
+}
