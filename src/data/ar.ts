@@ -24,7 +24,7 @@
  * By default (as in the paper) the replacement may collide with a key/value already in the document; with
  * `excludeContext` it is drawn only from ids absent from the document.
  */
-import { type Rng, randInt, pairUniform } from './rng.ts';
+import { type Rng, randInt, isHeldOutPair } from './rng.ts';
 import { SplitBuffer, type SplitSpec } from './examples.ts';
 import { BOS, EOS, keyId, valueId } from './vocab.ts';
 
@@ -39,10 +39,6 @@ export interface ArConfig {
 const MAX_REDRAWS = 100_000;
 
 export const arLength = (pairs: number): number => 2 * pairs + 5; // bos, n pairs, eos, k_q, v_q, eos
-
-export function isHeldOutPair(maskSeed: number, fraction: number, k: number, v: number): boolean {
-  return fraction > 0 && pairUniform(maskSeed, k, v) < fraction;
-}
 
 export function generateAr(cfg: ArConfig, spec: SplitSpec): SplitBuffer {
   const { pairs: n, numKeys: K, numValues: V, heldOutFraction: f } = cfg;

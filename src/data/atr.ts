@@ -24,16 +24,14 @@
  * is never queried in train/dev/test and is the only thing queried in `gen` (the paper calls that split "test").
  *
  * Counterfactuals: the key (child) or the value (parent) is replaced by another terminal, uniform over the other
- * |Σ| − 1 (the paper; the new terminal may occur elsewhere in the sentence, which can even make the query label's
- * rightmost occurrence move). With `excludeContext` it is drawn from the terminals absent from the sentence; when
+ * |Σ| − 1 (the paper: the new terminal may also occur elsewhere in the sentence). With `excludeContext` it is drawn from the terminals absent from the sentence; when
  * every terminal occurs (small |Σ|, long sentence) it falls back to any other terminal, and the collision rate in
  * meta.json counts those cases.
  */
-import { type Rng, randInt } from './rng.ts';
+import { type Rng, randInt, isHeldOutPair } from './rng.ts';
 import { SplitBuffer, type SplitSpec } from './examples.ts';
 import { type Grammar, TreeSampler } from './pcfg.ts';
 import { BOS, EOS, terminalId } from './vocab.ts';
-import { isHeldOutPair } from './ar.ts';
 
 export interface AtrOptions {
   heldOutFraction: number; // fraction of (parent-label, child-label) pairs reserved for `gen`; 0 = none

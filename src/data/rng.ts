@@ -112,6 +112,11 @@ export function pairUniform(seed: number, a: number, b: number): number {
   return (h >>> 0) / 4294967296;
 }
 
+/** Whether the pair (a, b) is held out: (key, value) for AR, (parent label, child label) for ATR. */
+export function isHeldOutPair(maskSeed: number, fraction: number, a: number, b: number): boolean {
+  return fraction > 0 && pairUniform(maskSeed, a, b) < fraction;
+}
+
 function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateAr, isHeldOutPair, arLength, type ArConfig } from '../../src/data/ar.ts';
+import { generateAr, arLength, type ArConfig } from '../../src/data/ar.ts';
 import type { SplitBuffer } from '../../src/data/examples.ts';
-import { rngFor } from '../../src/data/rng.ts';
+import { rngFor, isHeldOutPair } from '../../src/data/rng.ts';
 import { BOS, EOS } from '../../src/data/vocab.ts';
 
 const make = (cfg: ArConfig, n: number, heldOut: 'exclude' | 'only' = 'exclude', excludeContext = false): SplitBuffer =>

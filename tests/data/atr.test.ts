@@ -2,9 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateAtr, ParentFirstQuery, type AtrOptions } from '../../src/data/atr.ts';
 import { makeGrammar, type PcfgConfig, type Grammar } from '../../src/data/pcfg.ts';
-import { isHeldOutPair } from '../../src/data/ar.ts';
 import { splitStats, type SplitBuffer } from '../../src/data/examples.ts';
-import { rngFor } from '../../src/data/rng.ts';
+import { rngFor, isHeldOutPair } from '../../src/data/rng.ts';
 import { BOS, EOS } from '../../src/data/vocab.ts';
 
 const cfg = (numTerminals: number, maxRhsLen: number, seed = 42): PcfgConfig => ({
