@@ -1,7 +1,7 @@
 /* Generated from schemas/dataset.schema.json by `npm run gen:types`. Do not edit by hand. */
 
 /**
- * Parameters of the dataset stage: which task (AR or ATR) and its settings, how many documents per split, and the seed. Spec: shared/reference/paper-setup.md §1, §2, §5.1. Constraints a schema cannot express (pairs ≤ vocabulary, gen size iff held-out pairs, …) are checked by validateDatasetParams in src/data/params.ts.
+ * Parameters of the dataset stage: which task (AR or ATR) and its settings, how many documents per split, and the seed. Spec: shared/reference/paper-setup.md §1, §2, §5.1. Constraints a schema cannot express (pairs ≤ vocabulary, gen size iff held-out pairs, …) are checked by validateDatasetParams in src/data/params.ts. Optional task fields carry no JSON `default` keyword, because ajv ignores defaults inside oneOf (and refuses them in strict mode with useDefaults); each description ends with its default, resolveDatasetParams applies it, and meta.json records the resolved values.
  */
 export interface DatasetParams {
   /**
@@ -33,11 +33,11 @@ export interface ArTask {
    */
   numValues: number;
   /**
-   * Fraction of all (key, value) pairs never queried in train/dev/test and queried only in the `gen` split (tinylang ar_train_test_split: 0.2). 0 = no gen split.
+   * Fraction of all (key, value) pairs never queried in train/dev/test and queried only in the `gen` split (tinylang ar_train_test_split: 0.2). 0 = no gen split. Default: 0.
    */
   heldOutFraction?: number;
   /**
-   * Extra never-used ids appended to the vocabulary. The paper's AR vocabulary has one (8196 = 3 + 4096 + 4096 + 1, from tinylang's -100 entry); calibration.md uses none (V = 2·numKeys + 3).
+   * Extra never-used ids appended to the vocabulary. The paper's AR vocabulary has one (8196 = 3 + 4096 + 4096 + 1, from tinylang's -100 entry); calibration.md uses none (V = 2·numKeys + 3). Default: 0.
    */
   unusedTokens?: number;
 }
@@ -55,47 +55,47 @@ export interface AtrTask {
    */
   maxRhsLen: number;
   /**
-   * |N| (paper: 40).
+   * |N| (paper: 40). Default: 40.
    */
   numNonterminals?: number;
   /**
-   * R_max: rules per nonterminal (paper: 5).
+   * R_max: rules per nonterminal (paper: 5). Default: 5.
    */
   maxRules?: number;
   /**
-   * d_max: depth scores are drawn from 1 … d_max (paper: 10).
+   * d_max: depth scores are drawn from 1 … d_max (paper: 10). Default: 10.
    */
   maxDepth?: number;
   /**
-   * r_Σ: weight of choosing a terminal for an RHS slot, against weight 1 per allowed nonterminal (paper: 20).
+   * r_Σ: weight of choosing a terminal for an RHS slot, against weight 1 per allowed nonterminal (paper: 20). Default: 20.
    */
   terminalWeight?: number;
   /**
-   * Seed of the grammar, drawn once and shared by every split and model (paper: 42).
+   * Seed of the grammar, drawn once and shared by every split and model (paper: 42). Default: 42.
    */
   grammarSeed?: number;
   /**
-   * Sentences with this many terminals or more are rejected and redrawn (tinylang: 1024). A smaller value caps the document length (documents have yield + 5 tokens); that is a deviation from the paper.
+   * Sentences with this many terminals or more are rejected and redrawn (tinylang: 1024). A smaller value caps the document length (documents have yield + 5 tokens); that is a deviation from the paper. Default: 1024.
    */
   yieldLimit?: number;
   /**
-   * Fraction of (parent-label, child-label) pairs never queried in train/dev/test and queried only in the `gen` split (v2 §5.3: 0.2 on the easy grammar; the paper calls that split "test"). 0 = no gen split.
+   * Fraction of (parent-label, child-label) pairs never queried in train/dev/test and queried only in the `gen` split (v2 §5.3: 0.2 on the easy grammar; the paper calls that split "test"). 0 = no gen split. Default: 0.
    */
   heldOutFraction?: number;
   /**
-   * GUESS: rules per nonterminal are 1 … R_max (true, as issue 3 states) or 1 … R_max−1 (false, numpy's exclusive randint(1, R_max)).
+   * GUESS: rules per nonterminal are 1 … R_max (true, as issue 3 states) or 1 … R_max−1 (false, numpy's exclusive randint(1, R_max)). Default: true.
    */
   rulesInclusive?: boolean;
   /**
-   * GUESS: depth scores are 1 … d_max (true, as paper-setup.md §2.1 states) or 1 … d_max−1 (false, numpy's exclusive randint(1, d_max)).
+   * GUESS: depth scores are 1 … d_max (true, as paper-setup.md §2.1 states) or 1 … d_max−1 (false, numpy's exclusive randint(1, d_max)). Default: true.
    */
   depthInclusive?: boolean;
   /**
-   * Right-hand sides have 1 … L_max−1 symbols before the head (false: paper-setup.md §2.1, numpy's exclusive randint(1, L_max)) or 1 … L_max (true). The measured easy-grammar statistics of §2.2 fit true better; see src/data/README.md.
+   * Right-hand sides have 1 … L_max−1 symbols before the head (false: paper-setup.md §2.1, numpy's exclusive randint(1, L_max)) or 1 … L_max (true). The measured easy-grammar statistics of §2.2 fit true better; see src/data/README.md. Default: false.
    */
   rhsLenInclusive?: boolean;
   /**
-   * GUESS: drop edges whose parent is the root's head from the eligible queries (tinylang's no_start_queries). The spec makes every edge eligible (false), which also matches the measured child→parent distances better.
+   * GUESS: drop edges whose parent is the root's head from the eligible queries (tinylang's no_start_queries). The spec makes every edge eligible (false), which also matches the measured child→parent distances better. Default: false.
    */
   excludeRootChildren?: boolean;
 }

@@ -14,7 +14,8 @@ export type { DatasetParams, ArTask, AtrTask, SplitSizes };
 export const SPLITS = ['train', 'dev', 'test', 'gen'] as const;
 export type SplitName = (typeof SPLITS)[number];
 
-/** Defaults of the optional fields; they equal the schema's `default`s (tests/data/params.test.ts checks it). */
+/** Defaults of the optional fields. The schema states them in each description ("Default: 40."; a `default` keyword
+ *  inside oneOf is ignored by ajv) and tests/data/params.test.ts checks that the two agree. */
 export const AR_DEFAULTS = { heldOutFraction: 0, unusedTokens: 0 } as const;
 export const ATR_DEFAULTS = {
   numNonterminals: 40, // |N|, v2 Table 3b
