@@ -7,6 +7,7 @@ import type { DatasetParams } from '../schemas/types/dataset.ts';
 import { buildDataset } from '../src/data/dataset.ts';
 import { checkDatasetParams, splitNames, resolveDatasetParams } from '../src/data/params.ts';
 import { showDataset } from '../src/data/show.ts';
+import { loadSchema } from '../schemas/index.ts';
 import { arVocab, atrVocab } from '../src/data/vocab.ts';
 
 export async function run(ctx: StageContext<DatasetParams>): Promise<void> {
@@ -31,7 +32,7 @@ export function datasetStage(id: string, params: DatasetParams): Stage<DatasetPa
   return stage({
     id,
     params,
-    schema: 'schemas/dataset.schema.json',
+    schema: loadSchema('dataset'),
     outputs: [...splits.map((s) => `${s}.safetensors`), ...(params.task.kind === 'atr' ? ['grammar.safetensors'] : []), 'meta.json'],
     run: fn(import.meta.url, 'run'),
     show: fn(import.meta.url, 'show'),
