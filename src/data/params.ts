@@ -205,6 +205,9 @@ export const TASK_PRESETS = {
   'atr-medium': { kind: 'atr', numTerminals: 20, maxRhsLen: 10 },
   'atr-easy-8192': { kind: 'atr', numTerminals: 8192, maxRhsLen: 5 },
   'atr-medium-8192': { kind: 'atr', numTerminals: 8192, maxRhsLen: 10 },
+  /** §10.1 ATR-mini with its optional cap: easy grammar, documents of at most 64 tokens (yield ≤ 59). Rejecting the
+   *  longer sentences is a documented deviation from the paper. */
+  'atr-easy-cap64': { kind: 'atr', numTerminals: 20, maxRhsLen: 5, yieldLimit: 60 },
   /** pcfg_gen: the easy grammar with 20% of (parent-label, child-label) pairs held out. */
   'atr-easy-gen': { kind: 'atr', numTerminals: 20, maxRhsLen: 5, heldOutFraction: 0.2 },
 } as const satisfies Record<string, ArTask | AtrTask>;

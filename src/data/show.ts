@@ -19,18 +19,18 @@ export function showDataset(dir: string, n: number, opts: ShowOptions = {}): str
   if (!existsSync(metaPath)) throw new Error(`show: ${dir} has no meta.json; is it a dataset directory?`);
   const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as {
     task: 'ar' | 'atr'; width: number; vocab: { size: number; names: string[] }; config: { task: Record<string, unknown> };
+    splits: Record<string, unknown>;
   };
   const names = meta.vocab.names;
   const name = (id: number): string => names[id] ?? `?${id}`;
   const cfg = Object.entries(meta.config.task).map(([k, v]) => `${k}=${v}`).join(' ');
   const lines = [`${meta.task.toUpperCase()} dataset  ${cfg}  (vocab ${meta.vocab.size}, width ${meta.width})`];
 
-  for (const split of opts.splits ?? SPLITS) {
+  // the splits meta.json lists, not whatever files lie in the directory
+  const present = SPLITS.filter((s) => s in meta.splits);
+  for (const split of opts.splits ?? present) {
+    if (!present.includes(split)) throw new Error(`show: ${dir} has no split "${split}" (it has ${present.join(', ')})`);
     const file = join(dir, `${split}.safetensors`);
-    if (!existsSync(file)) {
-      if (opts.splits) throw new Error(`show: ${dir} has no split "${split}"`);
-      continue;
-    }
     const t = readSafetensors(file).tensors;
     const N = t.lengths!.shape[0]!;
     const W = t.tokens!.shape[1]!;
