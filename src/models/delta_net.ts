@@ -1,0 +1,336 @@
+/**
+ * @module delta_net — DeltaNet, fla's `fla.layers.DeltaNet` as zoology and the later tinylang wrap it
+ * (architectures.md §5, paper-setup.md §3.8, state-dict.md §5.7 and its Appendix). Maths from fla
+ * `fla/ops/delta_rule/naive.py`.
+ *
+ *   q̃, k̃, ṽ = SiLU(ShortConv_K(W_q u)), SiLU(ShortConv_K(W_k u)), SiLU(ShortConv_K(W_v u))   no biases anywhere
+ *   q_t, k_t = q̃_t, k̃_t per head / √(‖·‖² + 1e-6)                                            L2 norm per head
+ *   β_t = σ(W_b u_t) ∈ (0, 1)^H                                                            from u, not from a conv
+ *   S_t = S_{t−1} + β_t k_t (v_t − S_{t−1}ᵀ k_t)ᵀ,  S_0 = 0,  S ∈ ℝ^{Dh×Dh} per head          the delta rule
+ *   o_t = S_tᵀ q_t / √Dh                                                                    the state AFTER step t
+ *   out = o_proj(concat_heads(RMSNorm_Dh(o_t)))                                              one norm weight, all heads
+ *
+ * H = cfg.delta_heads (zoology: 2), Dh = d/H (expand_k = expand_v = 1), K = cfg.d_conv (default 4). d_conv 0 is fla's
+ * use_short_conv=False: no conv parameters, q, k, v = SiLU(projection).
+ *
+ * Two forms of the delta rule, equal up to rounding (tested):
+ *   recurrent  fla `delta_rule_recurrence`: one step per token. Plain and hookable; T steps of tiny ops.
+ *   chunked    fla `delta_rule_chunkwise` (WY representation): chunks of C tokens are solved in parallel with
+ *              (I + N)⁻¹ from a Neumann product, and only ⌈T/C⌉ − 1 state updates are serial. Used for training:
+ *              on wasm it is several times faster at the study's sizes (see the note above DEFAULT_CHUNK).
+ *
+ * Patch sites (all (B, T, d)): q_conv, k_conv, v_conv = the outputs of fla's q/k/v_conv1d modules, i.e. AFTER the
+ * SiLU that fla's ShortConvolution applies itself (architectures.md §9.3 "post-conv q, k, v"), before the head split
+ * and the L2 norm. With d_conv 0 they are SiLU(projection), the same place in the data flow.
+ */
+import { tf, type Tensor, type Tensor3D } from './tf.ts';
+import { causalConv1d, linear, rmsNorm, silu } from './ops.ts';
+import { torchDefault } from './params.ts';
+import type { MixerFactory } from './mixer.ts';
+
+type Tensor4D = tf.Tensor4D;
+type CustomGradFn = Parameters<typeof tf.customGrad>[0];
+
+/** fla `l2norm` epsilon (inside the square root) and the RMSNorm epsilon (norm_eps). */
+const L2_EPS = 1e-6;
+const NORM_EPS = 1e-5;
+
+/**
+ * Chunk size of the chunked form. The in-chunk inverse (I + N)⁻¹ is a Neumann product whose partial sums can reach
+ * binomial sizes when keys repeat and β → 1: at most C(C−2, ⌊(C−2)/2⌋), i.e. 20 at C = 8 and 3432 at C = 16
+ * (architectures.md §5, "safe only for C ≤ 16"). C = 8 keeps that rounding negligible in fp32. On wasm at B = 32,
+ * T = 11–37, d = 64, C = 8 and C = 16 cost about the same (both well under the recurrent form), so we take the safe one.
+ */
+export const DEFAULT_CHUNK = 8;
+
+/** The form the training forward pass runs (measured on wasm, see the module note). */
+export const DEFAULT_FORM: 'recurrent' | 'chunked' | 'fused' = 'fused';
+
+// ---------------------------------------------------------------------------------------------------------------
+// The delta rule, three ways. Every form takes the heads packed as the mixer makes them, qkv (B, T, 3H, Dh) with
+// head axis [q_0 … q_{H−1}, k_0 …, v_0 …], q already L2-normalised and scaled by Dh^−½, k L2-normalised, and
+// β (B, T, H); each returns o (B, T, H, Dh).
+
+export type DeltaRule = (qkv: Tensor4D, beta: Tensor3D) => Tensor4D;
+
+/** fla `delta_rule_recurrence` in TF ops: one state update per token (architectures.md §5 reference form 1). */
+export const deltaRuleRecurrent: DeltaRule = (qkv, beta) => {
+  const [B, T, H3, Dh] = qkv.shape;
+  const H = H3 / 3, G = B * H;
+  // (B, T·3, H·Dh) → (T·3, B, H·Dh): time and role outermost, so each step's q, k, v are contiguous rows. (Rank 3:
+  // wasm runs rank ≥ 5 transposes and slices far slower.)
+  const rows = tf.unstack(tf.transpose(qkv.reshape([B, 3 * T, H * Dh]), [1, 0, 2]).reshape([3 * T, G, 1, Dh]));
+  const betas = tf.unstack(tf.transpose(beta, [1, 0, 2]).reshape([T, G, 1, 1])); // T × (G, 1, 1)
+  let S: Tensor3D | null = null; // (G, Dh, Dh): rows index the key, columns the value
+  const out: Tensor[] = [];
+  for (let t = 0; t < T; t++) {
+    const q = rows[3 * t] as Tensor3D, k = rows[3 * t + 1] as Tensor3D, v = rows[3 * t + 2] as Tensor3D; // (G, 1, Dh)
+    const r = S ? tf.sub(v, tf.matMul(k, S)) : v; // v_t − S_{t−1}ᵀ k_t, as a row
+    const u = tf.mul(r, betas[t]!); // what gets written
+    const write = tf.mul(k.reshape([G, Dh, 1]), u) as Tensor3D; // k_t u_tᵀ, an outer product (G, Dh, Dh)
+    S = S ? (tf.add(S, write) as Tensor3D) : write;
+    out.push(tf.matMul(q, S)); // o_t = S_tᵀ q_t, read from the state after step t (G, 1, Dh)
+  }
+  return tf.transpose(tf.stack(out).reshape([T, B, H, Dh]), [1, 0, 2, 3]) as Tensor4D; // (T, B, H, Dh) → (B, T, H, Dh)
+};
+
+/** Constant (C, C) masks built in JS, so no gradient passes through a comparison (tfjs-backends.md §3). */
+function triMask(C: number, withDiagonal: boolean): Tensor {
+  const m = new Float32Array(C * C);
+  for (let i = 0; i < C; i++) for (let j = 0; j < (withDiagonal ? i + 1 : i); j++) m[i * C + j] = 1;
+  return tf.tensor2d(m, [C, C]);
+}
+
+/**
+ * (I + N)⁻¹ for strictly lower-triangular N (…, C, C). N is nilpotent, so (I + N)⁻¹ = Σ_{m<C} (−N)^m
+ * = (I − N)(I + N²)(I + N⁴)…, exact once the last power reaches C: ⌈log₂C⌉ − 1 squarings and as many products,
+ * no loop over rows (architectures.md §5 form 2, option b; TF.js has no triangular solve).
+ */
+function unitLowerInverse(N: Tensor3D, C: number): Tensor3D {
+  let P = tf.sub(tf.eye(C), N) as Tensor3D; // Σ_{m<2} (−N)^m
+  let M = N;
+  for (let span = 2; span < C; span *= 2) {
+    M = tf.matMul(M, M); // N^span (an even power, so (−N)^span = N^span)
+    P = tf.add(P, tf.matMul(P, M)) as Tensor3D; // P (I + N^span): now Σ_{m<2·span} (−N)^m
+  }
+  return P;
+}
+
+/**
+ * fla `delta_rule_chunkwise` in TF ops (architectures.md §5 form 2). Per chunk of C tokens, with Kβ = diag(β)K,
+ * Vβ = diag(β)V:
+ *   N = strict_tril(Kβ Kᵀ),  W = (I + N)⁻¹ Kβ,  U = (I + N)⁻¹ Vβ        (the WY representation)
+ *   u = U − W S,  o = Q S + tril(Q Kᵀ) u,  S ← S + Kᵀ u                 (S = state before the chunk)
+ * Rearranged so that only the state update is serial and everything else is one batched product over all chunks:
+ *   o = tril(QKᵀ) U + (Q − tril(QKᵀ) W) S,   S ← S + KᵀU − (KᵀW) S.
+ * T is padded with zeros to a multiple of C; padded keys have β·k = 0 and come after every real token.
+ */
+export function deltaRuleChunked(chunk = DEFAULT_CHUNK): DeltaRule {
+  return (qkv, beta) => {
+    const [B, T, H3, Dh] = qkv.shape;
+    const H = H3 / 3, G = B * H;
+    const C = Math.min(chunk, T);
+    const n = Math.ceil(T / C), Tp = n * C;
+    const padT = <R extends Tensor>(x: R): R => (Tp > T ? tf.pad(x, [[0, 0], [0, Tp - T], ...x.shape.slice(2).map(() => [0, 0] as [number, number])]) : x) as R;
+    // Batch order (b, chunk, h) throughout. wasm runs slices and transposes of rank ≥ 5 two orders of magnitude slower
+    // (measured), so every reshuffle below stays at rank ≤ 4.
+    const x = tf.transpose(padT(qkv).reshape([B * n, C, 3 * H, Dh]), [0, 2, 1, 3]).reshape([B * n, 3, H * C * Dh]); // (Bn, 3, H·C·Dh)
+    const part = (i: number) => tf.slice(x, [0, i, 0], [B * n, 1, H * C * Dh]).reshape([n * G, C, Dh]) as Tensor3D;
+    const Q = part(0), K = part(1), V = part(2); // (nG, C, Dh)
+    const b = tf.transpose(padT(beta).reshape([B * n, C, H]), [0, 2, 1]).reshape([n * G, C, 1]); // (nG, C, 1)
+    const Kb = tf.mul(K, b) as Tensor3D;
+    const N = tf.mul(tf.matMul(Kb, K, false, true), triMask(C, false)) as Tensor3D; // (nG, C, C)
+    const WU = tf.matMul(unitLowerInverse(N, C), tf.concat([Kb, tf.mul(V, b)], 2)); // [W | U] (nG, C, 2Dh)
+    const A = tf.mul(tf.matMul(Q, K, false, true), triMask(C, true)) as Tensor3D; // tril(QKᵀ), diagonal kept
+    const AWU = tf.matMul(A, WU); // [AW | AU]
+    const intra = tf.slice(AWU, [0, 0, Dh], [n * G, C, Dh]); // tril(QKᵀ) U: the chunk's own contribution
+    let o: Tensor = intra;
+    if (n > 1) {
+      const Qs = tf.sub(Q, tf.slice(AWU, [0, 0, 0], [n * G, C, Dh])); // Q − tril(QKᵀ) W: how the query reads S
+      const Kt = tf.transpose(K, [0, 2, 1]); // (nG, Dh, C); explicit: a transposeA product is 2× slower on wasm
+      const perChunk = (y: Tensor) => { // chunk i of a (nG, Dh, Dh) tensor: (G, Dh, Dh)
+        const y3 = y.reshape([B, n, H * Dh * Dh]);
+        return Array.from({ length: n }, (_, i) => tf.slice(y3, [0, i, 0], [B, 1, H * Dh * Dh]).reshape([G, Dh, Dh]));
+      };
+      const dec = perChunk(tf.matMul(Kt, tf.slice(WU, [0, 0, 0], [n * G, C, Dh]))); // KᵀW
+      const inc = perChunk(tf.matMul(Kt, tf.slice(WU, [0, 0, Dh], [n * G, C, Dh]))); // KᵀU
+      const states: Tensor[] = [tf.zeros([B, 1, H * Dh * Dh])]; // the state before chunk 0
+      let S = inc[0]!; // before chunk 1
+      states.push(S.reshape([B, 1, H * Dh * Dh]));
+      for (let i = 1; i < n - 1; i++) {
+        S = tf.add(S, tf.sub(inc[i]!, tf.matMul(dec[i]!, S)));
+        states.push(S.reshape([B, 1, H * Dh * Dh]));
+      }
+      o = tf.add(intra, tf.matMul(Qs, tf.concat(states, 1).reshape([n * G, Dh, Dh]))); // + (Q − AW) S_before
+    }
+    // (Bn·H, C, Dh) → (Bn, C, H, Dh) → (B, Tp, H, Dh)
+    const o4 = tf.transpose(o.reshape([B * n, H, C, Dh]), [0, 2, 1, 3]).reshape([B, Tp, H, Dh]);
+    return (Tp > T ? tf.slice(o4, [0, 0, 0, 0], [B, T, H, Dh]) : o4) as Tensor4D;
+  };
+}
+
+/**
+ * The recurrent form as one fused op: forward and backward are plain loops over Float32Array/Float64Array, one
+ * (batch row, head) at a time with its Dh×Dh state in float64. Why: on wasm every TF op costs tens of µs and a
+ * batched product with batch > 1 runs a scalar loop (tfjs-backends.md §2), and the delta rule is nothing but small
+ * per-head products, so the TF forms spend their time in op overhead. The backward pass re-runs the forward for one
+ * head at a time, keeping its T + 1 states (T·Dh² doubles, not B·H·T·Dh²), then walks back in time:
+ *   o_t = S_tᵀ q_t            → dq_t = S_t do_t,              dS_t += q_t do_tᵀ
+ *   S_t = S_{t−1} + k_t u_tᵀ   → du_t = dS_tᵀ k_t,             dk_t += dS_t u_t,        dS_{t−1} = dS_t + …
+ *   u_t = β_t r_t, r_t = v_t − S_{t−1}ᵀ k_t
+ *                            → dβ_t = du_t·r_t, dv_t = β_t du_t, dk_t −= β_t S_{t−1} du_t, dS_{t−1} −= β_t k_t du_tᵀ
+ * Checked against autodiff of deltaRuleRecurrent in the tests.
+ */
+export const deltaRuleFused: DeltaRule = (qkv, beta) => {
+  const [B, T, H3, Dh] = qkv.shape;
+  const H = H3 / 3, DD = Dh * Dh;
+  // Offsets into the packed buffers: qkv (B, T, 3H, Dh), β (B, T, H), o (B, T, H, Dh).
+  const at = (b: number, t: number, role: number, h: number) => ((b * T + t) * H3 + role * H + h) * Dh;
+  const atBeta = (b: number, t: number, h: number) => (b * T + t) * H + h;
+
+  const f = tf.customGrad(((qkvIn: Tensor, betaIn: Tensor) => {
+    const x = qkvIn.dataSync() as Float32Array, bt = betaIn.dataSync() as Float32Array;
+
+    /**
+     * Head (b, h) forward: r_t = v_t − S_{t−1}ᵀ k_t into rs[t], S_t = S_{t−1} + β_t k_t r_tᵀ, and o_t = S_tᵀ q_t into
+     * o if given. S_t is written to states[t·stride]: stride Dh² keeps every state (for the backward pass), stride
+     * 0 updates one block in place (r_t is read from it before the update).
+     */
+    const run = (b: number, h: number, states: Float64Array, stride: number, rs: Float64Array, o: Float32Array | null) => {
+      for (let t = 0; t < T; t++) {
+        const q0 = at(b, t, 0, h), k0 = at(b, t, 1, h), v0 = at(b, t, 2, h), beta_t = bt[atBeta(b, t, h)]!;
+        const prev = (t - 1) * stride, cur = t * stride, r0 = t * Dh;
+        for (let j = 0; j < Dh; j++) rs[r0 + j] = x[v0 + j]!;
+        if (t > 0) {
+          for (let i = 0; i < Dh; i++) { // r = v − S_{t−1}ᵀ k
+            const ki = x[k0 + i]!, row = prev + i * Dh;
+            for (let j = 0; j < Dh; j++) rs[r0 + j]! -= ki * states[row + j]!;
+          }
+        }
+        for (let i = 0; i < Dh; i++) { // S_t = S_{t−1} + k uᵀ, u = β r
+          const ku = x[k0 + i]! * beta_t, row = cur + i * Dh, rowPrev = prev + i * Dh;
+          if (t > 0) for (let j = 0; j < Dh; j++) states[row + j] = states[rowPrev + j]! + ku * rs[r0 + j]!;
+          else for (let j = 0; j < Dh; j++) states[row + j] = ku * rs[r0 + j]!;
+        }
+        if (o) {
+          const o0 = ((b * T + t) * H + h) * Dh;
+          for (let i = 0; i < Dh; i++) { // o = S_tᵀ q
+            const qi = x[q0 + i]!, row = cur + i * Dh;
+            for (let j = 0; j < Dh; j++) o[o0 + j]! += qi * states[row + j]!;
+          }
+        }
+      }
+    };
+
+    const rs = new Float64Array(T * Dh);
+    const o = new Float32Array(B * T * H * Dh);
+    const S = new Float64Array(DD);
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) run(b, h, S, 0, rs, o);
+
+    const gradFunc = (dy: Tensor) => {
+      const dO = dy.dataSync() as Float32Array;
+      const dx = new Float32Array(x.length), dbeta = new Float32Array(bt.length);
+      const states = new Float64Array(T * DD), dS = new Float64Array(DD), du = new Float64Array(Dh);
+      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+        run(b, h, states, DD, rs, null); // recompute this head's states rather than keep B·H·T·Dh² of them
+        dS.fill(0); // ∂L/∂S_t, carried backwards in time
+        for (let t = T - 1; t >= 0; t--) {
+          const q0 = at(b, t, 0, h), k0 = at(b, t, 1, h), v0 = at(b, t, 2, h), o0 = ((b * T + t) * H + h) * Dh;
+          const beta_t = bt[atBeta(b, t, h)]!, cur = t * DD, prev = (t - 1) * DD, r0 = t * Dh;
+          du.fill(0);
+          for (let i = 0; i < Dh; i++) {
+            const qi = x[q0 + i]!, ki = x[k0 + i]!, row = i * Dh, srow = cur + row;
+            let dq = 0, dk = 0;
+            for (let j = 0; j < Dh; j++) {
+              const g = dO[o0 + j]!;
+              dq += states[srow + j]! * g; // o = S_tᵀ q
+              const d = dS[row + j]! + qi * g;
+              dS[row + j] = d;
+              du[j]! += ki * d; // S_t = S_{t−1} + k uᵀ
+              dk += d * rs[r0 + j]!;
+            }
+            dx[q0 + i] = dq;
+            dx[k0 + i] = dk * beta_t; // dS u, u = β r
+          }
+          let db = 0;
+          for (let j = 0; j < Dh; j++) { // u = β r: dβ = du·r, dr = β du = dv
+            db += du[j]! * rs[r0 + j]!;
+            du[j]! *= beta_t;
+            dx[v0 + j] = du[j]!;
+          }
+          dbeta[atBeta(b, t, h)] = db;
+          if (t > 0) {
+            for (let i = 0; i < Dh; i++) { // r = v − S_{t−1}ᵀ k, with dr in du
+              const ki = x[k0 + i]!, row = i * Dh, srow = prev + row;
+              let dk = 0;
+              for (let j = 0; j < Dh; j++) {
+                dk += states[srow + j]! * du[j]!;
+                dS[row + j]! -= ki * du[j]!;
+              }
+              dx[k0 + i]! -= dk;
+            }
+          }
+        }
+      }
+      return [tf.tensor4d(dx, qkvIn.shape as [number, number, number, number]), tf.tensor3d(dbeta, betaIn.shape as [number, number, number])];
+    };
+    return { value: tf.tensor4d(o, [B, T, H, Dh]), gradFunc };
+  }) as unknown as CustomGradFn);
+  return f(qkv, beta) as Tensor4D;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// The mixer.
+
+export type DeltaRuleForm = 'recurrent' | 'chunked' | 'fused';
+
+export interface DeltaNetOptions {
+  /** Which form of the delta rule the forward pass runs (default: fused, the fastest on wasm; see DEFAULT_FORM). */
+  form?: DeltaRuleForm;
+  /** Chunk size of the chunked form. */
+  chunk?: number;
+}
+
+/** The delta rule a form name stands for. */
+export function deltaRule(form: DeltaRuleForm, chunk = DEFAULT_CHUNK): DeltaRule {
+  return form === 'recurrent' ? deltaRuleRecurrent : form === 'chunked' ? deltaRuleChunked(chunk) : deltaRuleFused;
+}
+
+/** A DeltaNet factory with a chosen form; `deltaNet` below is the default one the registry uses. */
+export function makeDeltaNet(opts: DeltaNetOptions = {}): MixerFactory {
+  const rule = deltaRule(opts.form ?? DEFAULT_FORM, opts.chunk ?? DEFAULT_CHUNK);
+  return (cfg, _layer, p) => {
+    const D = cfg.d_model, H = cfg.delta_heads;
+    if (D % H !== 0) throw new Error(`delta_net: d_model ${D} is not divisible by delta_heads ${H}`);
+    const Dh = D / H;
+    const K = cfg.d_conv ?? 4;
+    // Parameters in fla's registration order (state-dict.md Appendix). Non-Mamba init (architectures.md §1.6):
+    // Linear N(0, 0.02), o_proj NOT rescaled (its name has no `out_proj`); the depthwise convs keep Conv1d's
+    // default U(±1/√K) (fan_in = 1·K); RMSNorm weight 1.
+    const lin = { kind: 'normal', std: 0.02 } as const;
+    const wq = p.param('q_proj.weight', [D, D], lin);
+    const wk = p.param('k_proj.weight', [D, D], lin);
+    const wv = p.param('v_proj.weight', [D, D], lin);
+    const wb = p.param('b_proj.weight', [H, D], lin);
+    const convs = K > 0 ? ['q', 'k', 'v'].map((s) => p.param(`${s}_conv1d.weight`, [D, 1, K], torchDefault(K))) : [];
+    const g = p.param('o_norm.weight', [Dh], { kind: 'constant', value: 1 });
+    const wo = p.param('o_proj.weight', [D, D], lin);
+
+    // Per-head factor after the L2 norm, over the packed (q, k, v) head axis: q also gets the read-out scale Dh^−½
+    // (fla's default scale, folded in here), k gets 1, and v is not normalised: 0·rsqrt + 1 is exactly 1.
+    const gainV = new Float32Array(3 * H), offV = new Float32Array(3 * H);
+    for (let h = 0; h < H; h++) { gainV[h] = 1 / Math.sqrt(Dh); gainV[H + h] = 1; offV[2 * H + h] = 1; }
+
+    return {
+      forward(x: Tensor3D, ctx): Tensor3D {
+        const [B, T] = x.shape;
+        // q, k, v and β in one 2-D product: the four weights stacked along their output rows.
+        const proj = linear(x, tf.concat([wq, wk, wv, wb], 0)); // (B, T, D) → (B, T, 3D + H)
+        const pre = tf.slice(proj, [0, 0, 0], [B, T, 3 * D]) as Tensor3D; // (B, T, 3D)
+        const betaLogit = tf.slice(proj, [0, 0, 3 * D], [B, T, H]) as Tensor3D; // (B, T, H)
+        // The three depthwise convs are one conv over the 3D stacked channels (same width, no bias); fla's
+        // ShortConvolution applies the SiLU itself (activation='silu' for q, k and v).
+        const act = silu(K > 0 ? causalConv1d(pre, tf.concat(convs, 0)) : pre); // (B, T, 3D)
+
+        const q0 = tf.slice(act, [0, 0, 0], [B, T, D]) as Tensor3D;
+        const k0 = tf.slice(act, [0, 0, D], [B, T, D]) as Tensor3D;
+        const v0 = tf.slice(act, [0, 0, 2 * D], [B, T, D]) as Tensor3D;
+        const qs = ctx.site('q_conv', q0), ks = ctx.site('k_conv', k0), vs = ctx.site('v_conv', v0);
+        // Sites that were not patched hand back their input: keep the stacked tensor then (no concat when training).
+        const qkv = qs === q0 && ks === k0 && vs === v0 ? act : (tf.concat([qs, ks, vs], 2) as Tensor3D);
+
+        // Heads, then the L2 norm per head: x / √(‖x‖² + 1e-6) (fla l2norm), for q and k only.
+        const heads = qkv.reshape([B, T, 3 * H, Dh]); // (B, T, 3D) → (B, T, 3H, Dh): q heads, k heads, v heads
+        const inv = tf.rsqrt(tf.add(tf.sum(tf.square(heads), 3, true), L2_EPS)); // (B, T, 3H, 1)
+        const factor = tf.add(tf.mul(inv, tf.tensor4d(gainV, [1, 1, 3 * H, 1])), tf.tensor4d(offV, [1, 1, 3 * H, 1]));
+        const beta = tf.sigmoid(betaLogit); // (B, T, H), in (0, 1)
+
+        const o = rule(tf.mul(heads, factor) as Tensor4D, beta); // (B, T, H, Dh)
+        const normed = rmsNorm(o, g, NORM_EPS); // per head, one weight shared by all heads
+        return linear(normed.reshape([B, T, D]) as Tensor3D, wo); // (B, T, D)
+      },
+    };
+  };
+}
+
+export const deltaNet: MixerFactory = makeDeltaNet();
