@@ -96,6 +96,7 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
     onWait: (h) => reporter.warn(`waiting for the store lock held by pid ${h.pid} on ${h.host} (since ${h.startedAt}: ${h.command})`),
     onTakeover: (h) => reporter.warn(`took over a stale store lock from dead pid ${h.pid} on ${h.host} (started ${h.startedAt})`),
   });
+  ses.reload();
   const executor = opts.executor ?? new LocalExecutor({ maxWorkers: cap.jobs });
   const slots = new Slots(cap);
   const outputs = new Map<string, Manifest>();

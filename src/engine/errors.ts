@@ -67,8 +67,9 @@ export class EngineError extends Error {
   }
 }
 
+/** Duck-typed: a pipeline loaded afresh (watch mode, tests) may carry its own copy of this module. */
 export function isEngineError(e: unknown): e is EngineError {
-  return e instanceof EngineError;
+  return e instanceof EngineError || (e instanceof Error && e.name === 'EngineError' && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { fields?: unknown }).fields === 'object');
 }
 
 export function exitCodeOf(e: unknown): 1 | 2 {

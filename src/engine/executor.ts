@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { EngineError, tailLines } from './errors.ts';
-import { Placeholder, type ShTemplate } from './task.ts';
+import { isPlaceholder, type ShTemplate } from './task.ts';
 
 export type JobBody =
   | { kind: 'function'; module: string; export: string }
@@ -220,7 +220,7 @@ export class LocalExecutor implements Executor {
     mkdirSync(job.outDir, { recursive: true });
     mkdirSync(job.scratchDir, { recursive: true });
     const place = (v: unknown): unknown => {
-      if (v instanceof Placeholder) {
+      if (isPlaceholder(v)) {
         if (v.name === 'outDir') return job.outDir;
         if (v.name === 'scratchDir') return job.scratchDir;
         if (v.name.startsWith('input:')) return job.inputs[v.name.slice(6)]!;

@@ -35,14 +35,19 @@ export async function loadPipeline(file: string | undefined, opts: { config?: st
   if (!existsSync(abs)) {
     throw new EngineError({ code: 'pipeline_load', message: `pipeline module ${abs} does not exist`, fields: { file: abs }, hint: 'pass --pipeline FILE, or run from the directory that holds pipeline.ts' });
   }
-  const url = pathToFileURL(abs).href + (opts.fresh ? `?t=${Date.now()}` : '');
+  const isTs = /\.[cm]?tsx?$/.test(abs);
+  const url = pathToFileURL(abs).href + (opts.fresh && !isTs ? `?t=${Date.now()}` : '');
   let mod: { default?: unknown };
   try {
     try {
-      mod = (await import(url)) as { default?: unknown };
+      if (opts.fresh && isTs) {
+        // tsx caches TypeScript modules by path (ignoring ?query): a namespaced tsImport loads afresh.
+        const { tsImport } = (await import('tsx/esm/api')) as { tsImport: (s: string, parent: string) => Promise<{ default?: unknown }> };
+        mod = await tsImport(url, import.meta.url);
+      } else mod = (await import(url)) as { default?: unknown };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (/\.[cm]?tsx?$/.test(abs) && (code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_MODULE_NOT_FOUND') && !tsxRegistered) {
+      if (isTs && (code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_MODULE_NOT_FOUND') && !tsxRegistered) {
         await ensureTsx();
         mod = (await import(url)) as { default?: unknown };
       } else throw e;
@@ -52,6 +57,8 @@ export async function loadPipeline(file: string | undefined, opts: { config?: st
     throw new EngineError({ code: 'pipeline_load', message: `cannot load pipeline module ${abs}`, fields: { file: abs, reason: (e as Error).stack?.split('\n').slice(0, 6).join('\n') ?? String(e) } }, { cause: e });
   }
   let p: unknown = mod.default;
+  // A TypeScript module outside any "type": "module" package comes back CJS-wrapped.
+  if (p && typeof p === 'object' && !isPipeline(p) && 'default' in p) p = (p as { default: unknown }).default;
   try {
     if (typeof p === 'function') p = await (p as (o: { config?: string }) => unknown)({ ...(opts.config !== undefined ? { config: opts.config } : {}) });
   } catch (e) {

@@ -36,10 +36,10 @@ export class Session {
   readonly artifactsDir: string;
   readonly scratchRoot: string;
   readonly store: Store;
-  readonly stat: StatCache;
-  readonly graph: CodeGraph;
-  readonly ws: Workspace;
-  readonly history: History;
+  stat: StatCache;
+  graph: CodeGraph;
+  ws: Workspace;
+  history: History;
   private envMemo = new Map<EnvFact, Promise<Json>>();
   private envOf = new Map<string, Record<string, Json>>();
 
@@ -53,6 +53,17 @@ export class Session {
     this.scratchRoot = join(this.root, '.mecheval-scratch');
     const parents = (opts.parentCacheDirs ?? []).map((d) => new Store(resolve(this.root, d), [], opts.hashAlgorithm));
     this.store = new Store(this.cacheDir, parents, opts.hashAlgorithm);
+    this.stat = new StatCache(join(this.cacheDir, 'stat.json'));
+    this.graph = new CodeGraph(this.root, this.stat);
+    this.ws = new Workspace(this.artifactsDir);
+    this.history = new History(this.cacheDir);
+  }
+
+  /**
+   * Re-read the indexes from disk. Called right after taking the store lock: another writer may
+   * have changed them since this session was opened (it validated params before waiting).
+   */
+  reload(): void {
     this.stat = new StatCache(join(this.cacheDir, 'stat.json'));
     this.graph = new CodeGraph(this.root, this.stat);
     this.ws = new Workspace(this.artifactsDir);

@@ -37,10 +37,16 @@ export function fn(module: string | URL, exportName = 'default'): FnRef {
 
 /** A symbolic path in a command, filled in at run time (and kept symbolic in the key). */
 export class Placeholder {
+  readonly __placeholder = true as const;
   constructor(readonly name: string) {}
   toJSON(): Json {
     return { $placeholder: this.name };
   }
+}
+
+/** Duck-typed so that placeholders made by another copy of this module are recognised. */
+export function isPlaceholder(v: unknown): v is Placeholder {
+  return typeof v === 'object' && v !== null && (v as { __placeholder?: unknown }).__placeholder === true;
 }
 
 export type ShValue = Json | Placeholder | readonly (Json | Placeholder)[];
