@@ -19,9 +19,8 @@
  * Diagonal kernel (SSKernelDiag, real_type 'exp', disc 'bilinear'), per head h and mode m < M = N/2:
  *   A = −exp(inv_A_real) + i·A_imag,  Δ = exp(log_dt[h]),  λ = (1 + ΔA/2)/(1 − ΔA/2),  C̃ = C·B·Δ/(1 − ΔA/2)
  *   K_diag[h, l] = 2·Re Σ_m C̃_m·λ_m^l
- * Complex numbers are (re, im) pairs (C and B are stored view_as_real, [..., 2]). The powers λ^l are built by
- * doubling (λ^0..λ^{n−1} times λ^n), never as exp(l·log λ): |λ| < 1, so the products only shrink, and a (H, M, T)
- * tensor of exp/cos/sin would cost ~50 ms on wasm at tinylang's M = 512.
+ * Complex numbers are (re, im) pairs (C and B are stored view_as_real, [..., 2]); s4dKernel says how the (H, M, T)
+ * sum is kept cheap.
  *
  * Init (architectures.md §1.6, §6): q/k/v/output_linear N(0, 0.02) with zero bias (output_linear is not caught by
  * the out_proj rescaling); ssm_k_D, D ~ N(0, 1); B_s = e₁ and C_s ~ U(±1/√N) (kaiming-uniform, a = √5, fan_in N);
@@ -48,41 +47,82 @@ function complexParts(z: Tensor, shape: number[]): [Tensor, Tensor] {
   return [re!.reshape(shape), im!.reshape(shape)];
 }
 
+type CustomGradFn = Parameters<typeof tf.customGrad>[0];
+
 /**
- * The S4D kernel K (H, T) from SSKernelDiag's parameters (shapes as stored, C [1, H, M, 2]).
- * Exported for tests.
+ * Batched a·b for (n, i, k)·(n, k, j). tf.matMul's own gradient multiplies with transposeA/B, which on wasm runs
+ * far slower still than the batched product itself (tfjs-backends.md §2); explicit transposes keep all three products
+ * on the plain batched loop (≈ 4× less backward time here).
+ */
+const batchMatmul: (a: Tensor3D, b: Tensor3D) => Tensor3D = tf.customGrad(
+  ((a: Tensor, b: Tensor, save: tf.GradSaveFunc) => {
+    save([a, b]);
+    return {
+      value: tf.matMul(a as Tensor3D, b as Tensor3D),
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const [sa, sb] = saved as [Tensor3D, Tensor3D];
+        return [tf.matMul(dy as Tensor3D, tf.transpose(sb, [0, 2, 1])), tf.matMul(tf.transpose(sa, [0, 2, 1]), dy as Tensor3D)];
+      },
+    };
+  }) as unknown as CustomGradFn,
+) as unknown as (a: Tensor3D, b: Tensor3D) => Tensor3D;
+
+/** Complex powers z^0 … z^{n−1} of z = (zr, zi), shape S, stacked on a new axis 0 by doubling (z^{len+j} = z^j·z^len). */
+function powers(zr: Tensor, zi: Tensor, n: number): [Tensor, Tensor] {
+  const S = zr.shape;
+  let re: Tensor = tf.ones([1, ...S]), im: Tensor = tf.zeros([1, ...S]);
+  let pr: Tensor = zr.reshape([1, ...S]), pi: Tensor = zi.reshape([1, ...S]); // z^len
+  for (let len = 1; len < n;) {
+    const k = Math.min(len, n - len);
+    const ar = k < len ? tf.slice(re, 0, k) : re;
+    const ai = k < len ? tf.slice(im, 0, k) : im;
+    re = tf.concat([re, tf.sub(tf.mul(ar, pr), tf.mul(ai, pi))], 0); // axis 0: contiguous copies
+    im = tf.concat([im, tf.add(tf.mul(ar, pi), tf.mul(ai, pr))], 0);
+    len += k;
+    if (len < n) [pr, pi] = [tf.sub(tf.square(pr), tf.square(pi)), tf.mul(tf.mul(pr, pi), 2)];
+  }
+  return [re, im];
+}
+
+/**
+ * The S4D kernel K (H, T) from SSKernelDiag's parameters (shapes as stored, C [1, H, M, 2]). Exported for tests.
+ *
+ * K[h, l] = 2·Re Σ_m C̃_m·λ_m^l is H·M·T complex terms (606k at tinylang's d = 64, N = 1024, T = 37). With
+ * l = a·P + b (P ≈ √T, a < A = ⌈T/P⌉) only P + A powers are needed:
+ *   K[h, aP+b] = 2·Σ_m Re(C̃λ^{aP})_m·Re(λ^b)_m − Im(C̃λ^{aP})_m·Im(λ^b)_m
+ * one batched product (H, A, 2M)·(H, 2M, P). The powers are complex products (doubling), never
+ * exp(l·log|λ|)·(cos lθ, sin lθ): sin and cos cost ~35 ns an element on wasm, and with |λ| < 1 the products only
+ * shrink (architectures.md §10.5). Measured on wasm (busy machine), forward + backward at tinylang's sizes: all T
+ * powers elementwise ≈ 120 ms, exp/sin/cos tables ≈ 60 ms, this ≈ 35 ms.
  */
 export function s4dKernel(logDt: Tensor, C: Tensor, B: Tensor, invAReal: Tensor, AImag: Tensor, T: number): Tensor2D {
   const [H, M] = invAReal.shape as [number, number];
   const dt = tf.exp(logDt).reshape([H, 1]); // Δ (H, 1)
   const alpha = tf.mul(tf.neg(tf.exp(invAReal)), dt); // Re ΔA (H, M)
-  const beta = tf.mul(AImag, dt); // Im ΔA
-  const nr = tf.add(1, tf.mul(alpha, 0.5)); // 1 + ΔA/2 = nr + i·ni
-  const ni = tf.mul(beta, 0.5);
+  const ni = tf.mul(AImag, tf.mul(dt, 0.5)); // Im ΔA/2
   const dr = tf.sub(1, tf.mul(alpha, 0.5)); // 1 − ΔA/2 = dr − i·ni
   const den2 = tf.add(tf.square(dr), tf.square(ni)); // |1 − ΔA/2|²
-  // λ = (nr + i ni)(dr + i ni)/|den|²; Im uses nr + dr = 2
-  const lamRe = tf.div(tf.sub(tf.mul(nr, dr), tf.square(ni)), den2);
+  // λ = (1 + ΔA/2)/(1 − ΔA/2) = −1 + 2/(1 − ΔA/2) = −1 + 2·(dr + i·ni)/|den|²
+  const lamRe = tf.sub(tf.div(tf.mul(dr, 2), den2), 1);
   const lamIm = tf.div(tf.mul(ni, 2), den2);
   const [cr, ci] = complexParts(C, [H, M]);
   const [br, bi] = complexParts(B, [H, M]);
   const cbr = tf.sub(tf.mul(cr, br), tf.mul(ci, bi)); // C·B
   const cbi = tf.add(tf.mul(cr, bi), tf.mul(ci, br));
-  const s = tf.div(dt, den2); // C̃ = C·B·(dr + i ni)·Δ/|den|²
-  let re: Tensor = tf.mul(tf.sub(tf.mul(cbr, dr), tf.mul(cbi, ni)), s).reshape([H, M, 1]); // C̃·λ^l for l < len
-  let im: Tensor = tf.mul(tf.add(tf.mul(cbr, ni), tf.mul(cbi, dr)), s).reshape([H, M, 1]);
-  let pr: Tensor = lamRe.reshape([H, M, 1]); // λ^len
-  let pi: Tensor = lamIm.reshape([H, M, 1]);
-  for (let len = 1; len < T;) {
-    const n = Math.min(len, T - len);
-    const ar = n < len ? tf.slice(re, [0, 0, 0], [H, M, n]) : re;
-    const ai = n < len ? tf.slice(im, [0, 0, 0], [H, M, n]) : im;
-    re = tf.concat([re, tf.sub(tf.mul(ar, pr), tf.mul(ai, pi))], 2); // (H, M, len + n)
-    im = tf.concat([im, tf.add(tf.mul(ar, pi), tf.mul(ai, pr))], 2);
-    len += n;
-    if (len < T) [pr, pi] = [tf.sub(tf.square(pr), tf.square(pi)), tf.mul(tf.mul(pr, pi), 2)];
-  }
-  return tf.mul(tf.sum(re, 1), 2) as Tensor2D; // 2·Re Σ_m (H, T)
+  const s = tf.div(dt, den2); // C̃ = C·B·(dr + i·ni)·Δ/|den|²
+  const ctr = tf.mul(tf.sub(tf.mul(cbr, dr), tf.mul(cbi, ni)), s);
+  const cti = tf.mul(tf.add(tf.mul(cbr, ni), tf.mul(cbi, dr)), s);
+
+  const P = Math.ceil(Math.sqrt(T)), A = Math.ceil(T / P);
+  const [wr, wi] = powers(lamRe, lamIm, P + 1); // λ^0 … λ^P, (P+1, H, M)
+  const lpr = tf.slice(wr, P, 1).reshape([H, M]), lpi = tf.slice(wi, P, 1).reshape([H, M]); // λ^P
+  const [vr, vi] = powers(lpr, lpi, A); // λ^{aP}, (A, H, M)
+  const qr = tf.sub(tf.mul(vr, ctr), tf.mul(vi, cti)); // C̃·λ^{aP}
+  const qi = tf.add(tf.mul(vr, cti), tf.mul(vi, ctr));
+  const left = tf.transpose(tf.concat([qr, tf.neg(qi)], 2), [1, 0, 2]) as Tensor3D; // (H, A, 2M)
+  const right = tf.transpose(tf.concat([tf.slice(wr, 0, P), tf.slice(wi, 0, P)], 2), [1, 2, 0]) as Tensor3D; // (H, 2M, P)
+  const k = batchMatmul(left, right).reshape([H, A * P]); // (H, A·P), column a·P + b = l
+  return tf.mul(A * P === T ? k : tf.slice(k, [0, 0], [H, T]), 2) as Tensor2D;
 }
 
 export const h3: MixerFactory = (cfg, _layer, p) => {
