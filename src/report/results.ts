@@ -29,6 +29,13 @@ export interface RunResult {
   lr: number;
   seed: number;
   steps: number;
+  /**
+   * Optional. Chance accuracy of the task (AR: 1/pairs, a random in-context value), filled in by the report stage
+   * from the dataset metadata. When absent the report reads `pairs` from `config.experiment` (src/report/select.ts).
+   */
+  chance?: number | null;
+  /** Optional. A model variant outside the fields above (e.g. `long_conv` for Based with a long conv, finding F6). */
+  variant?: string | null;
   train: { stage: StageRef; metrics: MetricRow[] };
   evaluate: { stage: StageRef; split: string; accuracy: number; mean_p_answer: number; n: number };
   intervene: null | {
