@@ -8,6 +8,9 @@ import type { MixerFactory } from './mixer.ts';
 import { attention } from './attention.ts';
 import { baseConv } from './base_conv.ts';
 import { based } from './based.ts';
+import { deltaNet } from './delta_net.ts';
+import { h3 } from './h3.ts';
+import { hyena } from './hyena.ts';
 
 export const MIXER_KINDS: readonly MixerKind[] = ['attention', 'base_conv', 'based', 'mamba', 'delta_net', 'h3', 'hyena'];
 
@@ -15,6 +18,9 @@ const REGISTRY: Partial<Record<MixerKind, MixerFactory>> = {
   attention,
   base_conv: baseConv,
   based,
+  delta_net: deltaNet,
+  h3,
+  hyena,
 };
 
 /** The mixers that can be built now, in MIXER_KINDS order. */
