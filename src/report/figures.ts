@@ -261,7 +261,7 @@ export function convInternalFigure(results: StudyResults): FigureSpec {
         x: { field: 'position', type: 'nominal', sort: positions, title: 'patched position', axis: { labelAngle: 0 } },
         xOffset: { field: 'source', type: 'nominal' },
         y: { field: 'attrib', type: 'quantitative', title: 'Attrib', scale: { domain: [-0.2, 1.2] } },
-        color: { field: 'source', type: 'nominal', title: null, legend: { orient: 'bottom', direction: 'vertical' } },
+        color: { field: 'source', type: 'nominal', title: null, legend: { orient: 'bottom', direction: 'vertical', labelLimit: 420 } },
         tooltip: [{ field: 'source' }, { field: 'position' }, { field: 'attrib', format: '.3f' }],
       },
       mark: 'bar',

@@ -49,6 +49,8 @@ export interface Finding {
   paper: string;
   /** Train stage ids of the runs judged. */
   runs: string[];
+  /** The checks behind the status, one per run or run pair (ok null = could not be judged). */
+  checks: { ok: boolean | null; text: string }[];
 }
 
 export interface Check {
@@ -72,7 +74,7 @@ function finding(id: FindingId, title: string, rule: string, checks: Check[], no
   const status = statusOf(checks);
   const evidence = checks.length === 0 ? notRun : checks.map((c) => `${mark(c.ok)} ${c.text}`).join('; ');
   const runs = [...new Set(checks.flatMap((c) => (c.run ? [c.run.id] : [])))];
-  return { id, title, status, evidence, rule, paper: `${PAPER_CLAIMS[id]!.value} ${PAPER_CLAIMS[id]!.source}`, runs };
+  return { id, title, status, evidence, rule, paper: `${PAPER_CLAIMS[id]!.value} ${PAPER_CLAIMS[id]!.source}`, runs, checks: checks.map(({ ok, text }) => ({ ok, text })) };
 }
 
 /** Accuracy ≤ chance + NEAR_CHANCE, or null when chance is unknown. */

@@ -43,9 +43,15 @@ p.prov { font-size: 12px; color: var(--muted); margin: .3rem 0 1.2rem; line-heig
 p.prov code { background: var(--bg-soft); padding: 0 3px; border-radius: 3px; font-size: 11.5px; }
 p.prov code.key { color: var(--accent); }
 ul.findings { list-style: none; padding: 0; }
-ul.findings li { margin: .6rem 0; padding: .6rem .9rem; border: 1px solid var(--line); border-radius: 6px; }
+ul.findings > li { margin: .6rem 0; padding: .6rem .9rem; border: 1px solid var(--line); border-radius: 6px; }
 ul.findings .meta { font-size: 13px; color: var(--muted); margin-top: .25rem; }
 .badge { display: inline-block; min-width: 8.5em; text-align: center; padding: 1px 8px; margin-right: .5rem; border-radius: 10px; font-size: 12px; font-weight: 600; }
+.checks { margin: .35rem 0 .2rem; padding-left: 0; list-style: none; font-size: 14px; }
+.checks li { margin: .1rem 0; padding-left: 1.4em; text-indent: -1.4em; }
+.checks li::before { display: inline-block; width: 1.4em; text-indent: 0; font-weight: 700; }
+.checks li.c-ok::before { content: "✓"; color: #17602a; }
+.checks li.c-fail::before { content: "✗"; color: #8a1f1f; }
+.checks li.c-unknown::before { content: "?"; color: #7a5300; }
 .s-reproduced { background: #dcf2e0; color: #17602a; }
 .s-partly { background: #fdf0cf; color: #7a5300; }
 .s-not-reproduced { background: #fadcdc; color: #8a1f1f; }
@@ -93,7 +99,8 @@ export async function renderHtml(results: StudyResults): Promise<string> {
   for (const f of doc.findings) {
     const st = findingStages(results, f);
     parts.push(`<li id="finding-${f.id}"><span class="badge ${statusClass(f.status)}">${esc(f.id)} · ${esc(f.status)}</span><strong>${esc(f.title)}</strong>` +
-      `<div>${esc(f.evidence)}</div><div class="meta">Rule: ${esc(f.rule)}</div><div class="meta">Paper: ${esc(f.paper)}</div>` +
+      (f.checks.length ? `<ul class="checks">${f.checks.map((c) => `<li class="${c.ok === null ? 'c-unknown' : c.ok ? 'c-ok' : 'c-fail'}">${esc(c.text)}</li>`).join('')}</ul>`
+        : `<div>${esc(f.evidence)}</div>`) + `<div class="meta">Rule: ${esc(f.rule)}</div><div class="meta">Paper: ${esc(f.paper)}</div>` +
       `${st.length ? provenanceHtml(st) : ''}</li>`);
   }
   parts.push('</ul></section>');

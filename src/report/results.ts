@@ -54,6 +54,8 @@ export interface BestRow {
   n_layers: number;
   d_conv: number | null;
   pos_emb: boolean;
+  /** Optional. RunResult.variant of the runs in this row: best over LR is taken per variant too. */
+  variant?: string | null;
   best_lr: number;
   accuracy: number;
   /** Train stage id of the best run (its evaluate/intervene stages follow from it). */

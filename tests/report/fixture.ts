@@ -63,17 +63,17 @@ export function makeRun(s: Spec): RunResult {
   };
 }
 
-/** Best over LR per (task, mixer, d, layers, d_conv, pe), as the aggregate stage computes it. */
+/** Best over LR per (task, mixer, d, layers, d_conv, pe, variant), as the aggregate stage computes it. */
 export function bestOf(runs: RunResult[]): BestRow[] {
   const groups = new Map<string, RunResult[]>();
   for (const r of runs) {
-    const k = [r.task, r.mixer, r.d_model, r.n_layers, r.d_conv, r.pos_emb].join('|');
+    const k = [r.task, r.mixer, r.d_model, r.n_layers, r.d_conv, r.pos_emb, r.variant ?? ''].join('|');
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   return [...groups.values()].map((g) => {
     const best = g.reduce((a, b) => (b.evaluate.accuracy > a.evaluate.accuracy ? b : a));
     return {
-      task: best.task, mixer: best.mixer, d_model: best.d_model, n_layers: best.n_layers, d_conv: best.d_conv, pos_emb: best.pos_emb,
+      task: best.task, mixer: best.mixer, d_model: best.d_model, n_layers: best.n_layers, d_conv: best.d_conv, pos_emb: best.pos_emb, variant: best.variant ?? null,
       best_lr: best.lr, accuracy: best.evaluate.accuracy, run: best.id, lrs: g.map((r) => ({ lr: r.lr, accuracy: r.evaluate.accuracy })),
     };
   });
