@@ -13,11 +13,17 @@
  * H = cfg.delta_heads (zoology: 2), Dh = d/H (expand_k = expand_v = 1), K = cfg.d_conv (default 4). d_conv 0 is fla's
  * use_short_conv=False: no conv parameters, q, k, v = SiLU(projection).
  *
- * Two forms of the delta rule, equal up to rounding (tested):
- *   recurrent  fla `delta_rule_recurrence`: one step per token. Plain and hookable; T steps of tiny ops.
- *   chunked    fla `delta_rule_chunkwise` (WY representation): chunks of C tokens are solved in parallel with
- *              (I + N)⁻¹ from a Neumann product, and only ⌈T/C⌉ − 1 state updates are serial. Used for training:
- *              on wasm it is several times faster at the study's sizes (see the note above DEFAULT_CHUNK).
+ * Three forms of the delta rule, equal up to rounding (tested against each other and a float64 reference):
+ *   recurrent  fla `delta_rule_recurrence` in TF ops: one state update per token; the plain reference.
+ *   chunked    fla `delta_rule_chunkwise` (WY representation) in TF ops: chunks of C tokens solved in parallel with
+ *              (I + N)⁻¹ from a Neumann product; only ⌈T/C⌉ − 1 state updates are serial.
+ *   fused      the recurrence as one custom op whose forward and backward are JS loops (deltaRuleFused). Default.
+ * Why fused for training: on wasm a batched product with batch > 1 runs a scalar loop at ~1–2 GFLOP/s and every op
+ * costs tens of µs (tfjs-backends.md §2), and the delta rule is nothing but small per-head products, so both TF forms
+ * spend their time in batched-matmul slow paths and op overhead. CPU time of the rule alone, forward + backward, wasm,
+ * B = 32, d = 64, H = 2 (measured on a shared 2-core machine, so only the ratios mean much):
+ *   T = 37   fused 43 ms   recurrent 81–95 ms   chunked C = 8 104 ms, C = 16 98 ms
+ *   T = 11   fused 13 ms   recurrent 18–26 ms   chunked C = 16 (a single chunk) 12–17 ms
  *
  * Patch sites (all (B, T, d)): q_conv, k_conv, v_conv = the outputs of fla's q/k/v_conv1d modules, i.e. AFTER the
  * SiLU that fla's ShortConvolution applies itself (architectures.md §9.3 "post-conv q, k, v"), before the head split
@@ -38,12 +44,12 @@ const NORM_EPS = 1e-5;
 /**
  * Chunk size of the chunked form. The in-chunk inverse (I + N)⁻¹ is a Neumann product whose partial sums can reach
  * binomial sizes when keys repeat and β → 1: at most C(C−2, ⌊(C−2)/2⌋), i.e. 20 at C = 8 and 3432 at C = 16
- * (architectures.md §5, "safe only for C ≤ 16"). C = 8 keeps that rounding negligible in fp32. On wasm at B = 32,
- * T = 11–37, d = 64, C = 8 and C = 16 cost about the same (both well under the recurrent form), so we take the safe one.
+ * (architectures.md §5, "safe only for C ≤ 16"). C = 8 keeps that rounding negligible in fp32, and at T = 37 it
+ * costs the same as C = 16.
  */
 export const DEFAULT_CHUNK = 8;
 
-/** The form the training forward pass runs (measured on wasm, see the module note). */
+/** The form the mixer runs unless told otherwise: the fastest on wasm at every T measured (module note). */
 export const DEFAULT_FORM: 'recurrent' | 'chunked' | 'fused' = 'fused';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -150,15 +156,16 @@ export function deltaRuleChunked(chunk = DEFAULT_CHUNK): DeltaRule {
 }
 
 /**
- * The recurrent form as one fused op: forward and backward are plain loops over Float32Array/Float64Array, one
- * (batch row, head) at a time with its Dh×Dh state in float64. Why: on wasm every TF op costs tens of µs and a
- * batched product with batch > 1 runs a scalar loop (tfjs-backends.md §2), and the delta rule is nothing but small
- * per-head products, so the TF forms spend their time in op overhead. The backward pass re-runs the forward for one
- * head at a time, keeping its T + 1 states (T·Dh² doubles, not B·H·T·Dh²), then walks back in time:
- *   o_t = S_tᵀ q_t            → dq_t = S_t do_t,              dS_t += q_t do_tᵀ
- *   S_t = S_{t−1} + k_t u_tᵀ   → du_t = dS_tᵀ k_t,             dk_t += dS_t u_t,        dS_{t−1} = dS_t + …
- *   u_t = β_t r_t, r_t = v_t − S_{t−1}ᵀ k_t
- *                            → dβ_t = du_t·r_t, dv_t = β_t du_t, dk_t −= β_t S_{t−1} du_t, dS_{t−1} −= β_t k_t du_tᵀ
+ * The recurrent form as one fused op: forward and backward are plain JS loops, one (batch row, head) at a time with
+ * its Dh×Dh state in float64. Why: on wasm every TF op costs tens of µs and a batched product with batch > 1 runs a
+ * scalar loop (tfjs-backends.md §2), and the delta rule is nothing but small per-head products, so the TF forms spend
+ * their time in op overhead. The forward pass keeps r_t = v_t − S_{t−1}ᵀ k_t and the final state; the backward pass
+ * walks back in time, undoing one update per step (S_{t−1} = S_t − β_t k_t r_tᵀ, exact up to float64 rounding), so
+ * it needs no stored states (B·H·T·Dh² of them) and no second forward pass:
+ *   o_t = S_tᵀ q_t            → dq_t = S_t do_t,           dS_t += q_t do_tᵀ
+ *   S_t = S_{t−1} + k_t u_tᵀ   → du_t = dS_tᵀ k_t,          dk_t += dS_t u_t,           dS_{t−1} = dS_t + …
+ *   u_t = β_t r_t             → dβ_t = du_t·r_t,           dr_t = β_t du_t = dv_t
+ *   r_t = v_t − S_{t−1}ᵀ k_t   → dk_t −= S_{t−1} dr_t,      dS_{t−1} −= k_t dr_tᵀ
  * Checked against autodiff of deltaRuleRecurrent in the tests.
  */
 export const deltaRuleFused: DeltaRule = (qkv, beta) => {
@@ -167,88 +174,78 @@ export const deltaRuleFused: DeltaRule = (qkv, beta) => {
   // Offsets into the packed buffers: qkv (B, T, 3H, Dh), β (B, T, H), o (B, T, H, Dh).
   const at = (b: number, t: number, role: number, h: number) => ((b * T + t) * H3 + role * H + h) * Dh;
   const atBeta = (b: number, t: number, h: number) => (b * T + t) * H + h;
+  const atO = (b: number, t: number, h: number) => ((b * T + t) * H + h) * Dh;
 
   const f = tf.customGrad(((qkvIn: Tensor, betaIn: Tensor) => {
     const x = qkvIn.dataSync() as Float32Array, bt = betaIn.dataSync() as Float32Array;
-
-    /**
-     * Head (b, h) forward: r_t = v_t − S_{t−1}ᵀ k_t into rs[t], S_t = S_{t−1} + β_t k_t r_tᵀ, and o_t = S_tᵀ q_t into
-     * o if given. S_t is written to states[t·stride]: stride Dh² keeps every state (for the backward pass), stride
-     * 0 updates one block in place (r_t is read from it before the update).
-     */
-    const run = (b: number, h: number, states: Float64Array, stride: number, rs: Float64Array, o: Float32Array | null) => {
+    const o = new Float32Array(B * T * H * Dh);
+    const rs = new Float64Array(B * H * T * Dh); // r_t of every head and step, for the backward pass
+    const finals = new Float64Array(B * H * DD); // S_T of every head
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+      const g = b * H + h, S = finals.subarray(g * DD, (g + 1) * DD); // updated in place, starts at 0
       for (let t = 0; t < T; t++) {
-        const q0 = at(b, t, 0, h), k0 = at(b, t, 1, h), v0 = at(b, t, 2, h), beta_t = bt[atBeta(b, t, h)]!;
-        const prev = (t - 1) * stride, cur = t * stride, r0 = t * Dh;
-        for (let j = 0; j < Dh; j++) rs[r0 + j] = x[v0 + j]!;
-        if (t > 0) {
-          for (let i = 0; i < Dh; i++) { // r = v − S_{t−1}ᵀ k
-            const ki = x[k0 + i]!, row = prev + i * Dh;
-            for (let j = 0; j < Dh; j++) rs[r0 + j]! -= ki * states[row + j]!;
-          }
+        const q0 = at(b, t, 0, h), k0 = at(b, t, 1, h), v0 = at(b, t, 2, h), o0 = atO(b, t, h);
+        const beta_t = bt[atBeta(b, t, h)]!, r = rs.subarray((g * T + t) * Dh, (g * T + t + 1) * Dh);
+        for (let j = 0; j < Dh; j++) r[j] = x[v0 + j]!;
+        for (let i = 0; i < Dh; i++) { // r = v − S_{t−1}ᵀ k
+          const ki = x[k0 + i]!, row = i * Dh;
+          for (let j = 0; j < Dh; j++) r[j]! -= ki * S[row + j]!;
         }
-        for (let i = 0; i < Dh; i++) { // S_t = S_{t−1} + k uᵀ, u = β r
-          const ku = x[k0 + i]! * beta_t, row = cur + i * Dh, rowPrev = prev + i * Dh;
-          if (t > 0) for (let j = 0; j < Dh; j++) states[row + j] = states[rowPrev + j]! + ku * rs[r0 + j]!;
-          else for (let j = 0; j < Dh; j++) states[row + j] = ku * rs[r0 + j]!;
-        }
-        if (o) {
-          const o0 = ((b * T + t) * H + h) * Dh;
-          for (let i = 0; i < Dh; i++) { // o = S_tᵀ q
-            const qi = x[q0 + i]!, row = cur + i * Dh;
-            for (let j = 0; j < Dh; j++) o[o0 + j]! += qi * states[row + j]!;
+        for (let i = 0; i < Dh; i++) { // S_t = S_{t−1} + k uᵀ with u = β r, and o = S_tᵀ q
+          const ku = x[k0 + i]! * beta_t, qi = x[q0 + i]!, row = i * Dh;
+          for (let j = 0; j < Dh; j++) {
+            const s = S[row + j]! + ku * r[j]!;
+            S[row + j] = s;
+            o[o0 + j]! += qi * s;
           }
         }
       }
-    };
-
-    const rs = new Float64Array(T * Dh);
-    const o = new Float32Array(B * T * H * Dh);
-    const S = new Float64Array(DD);
-    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) run(b, h, S, 0, rs, o);
+    }
 
     const gradFunc = (dy: Tensor) => {
       const dO = dy.dataSync() as Float32Array;
       const dx = new Float32Array(x.length), dbeta = new Float32Array(bt.length);
-      const states = new Float64Array(T * DD), dS = new Float64Array(DD), du = new Float64Array(Dh);
+      const S = new Float64Array(DD), dS = new Float64Array(DD), du = new Float64Array(Dh);
       for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-        run(b, h, states, DD, rs, null); // recompute this head's states rather than keep B·H·T·Dh² of them
+        const g = b * H + h;
+        S.set(finals.subarray(g * DD, (g + 1) * DD)); // S_T, walked back to S_0 below
         dS.fill(0); // ∂L/∂S_t, carried backwards in time
         for (let t = T - 1; t >= 0; t--) {
-          const q0 = at(b, t, 0, h), k0 = at(b, t, 1, h), v0 = at(b, t, 2, h), o0 = ((b * T + t) * H + h) * Dh;
-          const beta_t = bt[atBeta(b, t, h)]!, cur = t * DD, prev = (t - 1) * DD, r0 = t * Dh;
+          const q0 = at(b, t, 0, h), k0 = at(b, t, 1, h), v0 = at(b, t, 2, h), o0 = atO(b, t, h);
+          const beta_t = bt[atBeta(b, t, h)]!, r = rs.subarray((g * T + t) * Dh, (g * T + t + 1) * Dh);
           du.fill(0);
-          for (let i = 0; i < Dh; i++) {
-            const qi = x[q0 + i]!, ki = x[k0 + i]!, row = i * Dh, srow = cur + row;
+          for (let i = 0; i < Dh; i++) { // S holds S_t
+            const qi = x[q0 + i]!, ki = x[k0 + i]!, row = i * Dh;
             let dq = 0, dk = 0;
             for (let j = 0; j < Dh; j++) {
-              const g = dO[o0 + j]!;
-              dq += states[srow + j]! * g; // o = S_tᵀ q
-              const d = dS[row + j]! + qi * g;
+              const gj = dO[o0 + j]!;
+              dq += S[row + j]! * gj; // o = S_tᵀ q
+              const d = dS[row + j]! + qi * gj;
               dS[row + j] = d;
               du[j]! += ki * d; // S_t = S_{t−1} + k uᵀ
-              dk += d * rs[r0 + j]!;
+              dk += d * r[j]!;
             }
             dx[q0 + i] = dq;
-            dx[k0 + i] = dk * beta_t; // dS u, u = β r
+            dx[k0 + i] = dk * beta_t; // dS_t u, u = β r
           }
           let db = 0;
-          for (let j = 0; j < Dh; j++) { // u = β r: dβ = du·r, dr = β du = dv
-            db += du[j]! * rs[r0 + j]!;
-            du[j]! *= beta_t;
+          for (let j = 0; j < Dh; j++) { // u = β r
+            db += du[j]! * r[j]!;
+            du[j]! *= beta_t; // now dr = dv
             dx[v0 + j] = du[j]!;
           }
           dbeta[atBeta(b, t, h)] = db;
-          if (t > 0) {
-            for (let i = 0; i < Dh; i++) { // r = v − S_{t−1}ᵀ k, with dr in du
-              const ki = x[k0 + i]!, row = i * Dh, srow = prev + row;
-              let dk = 0;
-              for (let j = 0; j < Dh; j++) {
-                dk += states[srow + j]! * du[j]!;
-                dS[row + j]! -= ki * du[j]!;
-              }
-              dx[k0 + i]! -= dk;
+          if (t === 0) continue; // S_{−1} = 0: nothing flows further back
+          for (let i = 0; i < Dh; i++) { // undo step t, then r = v − S_{t−1}ᵀ k
+            const ki = x[k0 + i]!, ku = ki * beta_t, row = i * Dh;
+            let dk = 0;
+            for (let j = 0; j < Dh; j++) {
+              const sPrev = S[row + j]! - ku * r[j]!;
+              S[row + j] = sPrev;
+              dk += sPrev * du[j]!;
+              dS[row + j]! -= ki * du[j]!;
             }
+            dx[k0 + i]! -= dk;
           }
         }
       }
