@@ -29,6 +29,8 @@
  * conjugates the initial modes, which C's symmetric draw makes indistinguishable).
  */
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
+
+type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 import { linear } from './ops.ts';
 import { torchDefault, type Init } from './params.ts';
 import type { MixerFactory } from './mixer.ts';
@@ -41,88 +43,88 @@ const DT_MIN = 1e-3, DT_MAX = 1e-1;
 const LINEAR_W: Init = { kind: 'normal', std: 0.02 };
 const ZERO: Init = { kind: 'constant', value: 0 };
 
-/** Real and imaginary parts of a complex tensor stored view_as_real, [..., 2] → two [...] tensors. */
-function complexParts(z: Tensor, shape: number[]): [Tensor, Tensor] {
-  const [re, im] = tf.split(z.reshape([...shape, 2]), 2, shape.length);
-  return [re!.reshape(shape), im!.reshape(shape)];
-}
-
-type CustomGradFn = Parameters<typeof tf.customGrad>[0];
-
 /**
- * Batched a·b for (n, i, k)·(n, k, j). tf.matMul's own gradient multiplies with transposeA/B, which on wasm runs
- * far slower still than the batched product itself (tfjs-backends.md §2); explicit transposes keep all three products
- * on the plain batched loop (≈ 4× less backward time here).
- */
-const batchMatmul: (a: Tensor3D, b: Tensor3D) => Tensor3D = tf.customGrad(
-  ((a: Tensor, b: Tensor, save: tf.GradSaveFunc) => {
-    save([a, b]);
-    return {
-      value: tf.matMul(a as Tensor3D, b as Tensor3D),
-      gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const [sa, sb] = saved as [Tensor3D, Tensor3D];
-        return [tf.matMul(dy as Tensor3D, tf.transpose(sb, [0, 2, 1])), tf.matMul(tf.transpose(sa, [0, 2, 1]), dy as Tensor3D)];
-      },
-    };
-  }) as unknown as CustomGradFn,
-) as unknown as (a: Tensor3D, b: Tensor3D) => Tensor3D;
-
-/** Complex powers z^0 … z^{n−1} of z = (zr, zi), shape S, stacked on a new axis 0 by doubling (z^{len+j} = z^j·z^len). */
-function powers(zr: Tensor, zi: Tensor, n: number): [Tensor, Tensor] {
-  const S = zr.shape;
-  let re: Tensor = tf.ones([1, ...S]), im: Tensor = tf.zeros([1, ...S]);
-  let pr: Tensor = zr.reshape([1, ...S]), pi: Tensor = zi.reshape([1, ...S]); // z^len
-  for (let len = 1; len < n;) {
-    const k = Math.min(len, n - len);
-    const ar = k < len ? tf.slice(re, 0, k) : re;
-    const ai = k < len ? tf.slice(im, 0, k) : im;
-    re = tf.concat([re, tf.sub(tf.mul(ar, pr), tf.mul(ai, pi))], 0); // axis 0: contiguous copies
-    im = tf.concat([im, tf.add(tf.mul(ar, pi), tf.mul(ai, pr))], 0);
-    len += k;
-    if (len < n) [pr, pi] = [tf.sub(tf.square(pr), tf.square(pi)), tf.mul(tf.mul(pr, pi), 2)];
-  }
-  return [re, im];
-}
-
-/**
- * The S4D kernel K (H, T) from SSKernelDiag's parameters (shapes as stored, C [1, H, M, 2]). Exported for tests.
+ * The S4D kernel K (H, T) from SSKernelDiag's parameters (shapes as stored: log_dt [H], C [1, H, M, 2], B [H, M, 2],
+ * inv_A_real and A_imag [H, M]), as ONE op: forward and backward are float64 loops in JS. Exported for tests.
  *
- * K[h, l] = 2·Re Σ_m C̃_m·λ_m^l is H·M·T complex terms (606k at tinylang's d = 64, N = 1024, T = 37). With
- * l = a·P + b (P ≈ √T, a < A = ⌈T/P⌉) only P + A powers are needed:
- *   K[h, aP+b] = 2·Σ_m Re(C̃λ^{aP})_m·Re(λ^b)_m − Im(C̃λ^{aP})_m·Im(λ^b)_m
- * one batched product (H, A, 2M)·(H, 2M, P). The powers are complex products (doubling), never
- * exp(l·log|λ|)·(cos lθ, sin lθ): sin and cos cost ~35 ns an element on wasm, and with |λ| < 1 the products only
- * shrink (architectures.md §10.5). Measured on wasm (busy machine), forward + backward at tinylang's sizes: all T
- * powers elementwise ≈ 120 ms, exp/sin/cos tables ≈ 60 ms, this ≈ 35 ms.
+ * Why not TF ops: K[h, l] = 2·Re Σ_m C̃_m·λ_m^l is H·M·T complex terms (606k at tinylang's d = 64, N = 1024,
+ * T = 37) built from ~40 elementwise steps on (H, M) tensors. On wasm every op costs ~50 µs before any arithmetic and
+ * sin/cos ~35 ns an element; measured forward + backward (busy 2-core machine): all T powers as tensors ≈ 120 ms,
+ * exp/sin/cos power tables + one batched product ≈ 60 ms, the same with doubled powers ≈ 50 ms, this ≈ 10 ms.
+ *
+ * Per mode, with q = ΔA/2, λ = (1 + q)/(1 − q), C̃ = C·B·Δ/(1 − q), the powers are running products (|λ| < 1, so
+ * they only shrink; never exp of a growing exponent, architectures.md §10.5). Backward, writing g_z = ∂L/∂Re z +
+ * i·∂L/∂Im z and w_l = ∂L/∂K[h, l]:
+ *   g_C̃ = 2·conj(S0),  g_λ = 2·conj(C̃·S1),  S0 = Σ_l w_l λ^l,  S1 = Σ_l l·w_l λ^{l−1}   (one Horner pass)
+ *   g_q = conj(2/(1−q)²)·g_λ + conj(C̃/(1−q))·g_C̃
+ *   g_C = conj(B·Δ/(1−q))·g_C̃,  g_B = conj(C·Δ/(1−q))·g_C̃
+ *   ∂L/∂inv_A_real = Re g_q·Re q,  ∂L/∂A_imag = Im g_q·Δ/2,  ∂L/∂log_dt = Σ_m Re(conj(g_q)·q) + Re(conj(g_C̃)·C̃)
  */
 export function s4dKernel(logDt: Tensor, C: Tensor, B: Tensor, invAReal: Tensor, AImag: Tensor, T: number): Tensor2D {
   const [H, M] = invAReal.shape as [number, number];
-  const dt = tf.exp(logDt).reshape([H, 1]); // Δ (H, 1)
-  const alpha = tf.mul(tf.neg(tf.exp(invAReal)), dt); // Re ΔA (H, M)
-  const ni = tf.mul(AImag, tf.mul(dt, 0.5)); // Im ΔA/2
-  const dr = tf.sub(1, tf.mul(alpha, 0.5)); // 1 − ΔA/2 = dr − i·ni
-  const den2 = tf.add(tf.square(dr), tf.square(ni)); // |1 − ΔA/2|²
-  // λ = (1 + ΔA/2)/(1 − ΔA/2) = −1 + 2/(1 − ΔA/2) = −1 + 2·(dr + i·ni)/|den|²
-  const lamRe = tf.sub(tf.div(tf.mul(dr, 2), den2), 1);
-  const lamIm = tf.div(tf.mul(ni, 2), den2);
-  const [cr, ci] = complexParts(C, [H, M]);
-  const [br, bi] = complexParts(B, [H, M]);
-  const cbr = tf.sub(tf.mul(cr, br), tf.mul(ci, bi)); // C·B
-  const cbi = tf.add(tf.mul(cr, bi), tf.mul(ci, br));
-  const s = tf.div(dt, den2); // C̃ = C·B·(dr + i·ni)·Δ/|den|²
-  const ctr = tf.mul(tf.sub(tf.mul(cbr, dr), tf.mul(cbi, ni)), s);
-  const cti = tf.mul(tf.add(tf.mul(cbr, ni), tf.mul(cbi, dr)), s);
-
-  const P = Math.ceil(Math.sqrt(T)), A = Math.ceil(T / P);
-  const [wr, wi] = powers(lamRe, lamIm, P + 1); // λ^0 … λ^P, (P+1, H, M)
-  const lpr = tf.slice(wr, P, 1).reshape([H, M]), lpi = tf.slice(wi, P, 1).reshape([H, M]); // λ^P
-  const [vr, vi] = powers(lpr, lpi, A); // λ^{aP}, (A, H, M)
-  const qr = tf.sub(tf.mul(vr, ctr), tf.mul(vi, cti)); // C̃·λ^{aP}
-  const qi = tf.add(tf.mul(vr, cti), tf.mul(vi, ctr));
-  const left = tf.transpose(tf.concat([qr, tf.neg(qi)], 2), [1, 0, 2]) as Tensor3D; // (H, A, 2M)
-  const right = tf.transpose(tf.concat([tf.slice(wr, 0, P), tf.slice(wi, 0, P)], 2), [1, 2, 0]) as Tensor3D; // (H, 2M, P)
-  const k = batchMatmul(left, right).reshape([H, A * P]); // (H, A·P), column a·P + b = l
-  return tf.mul(A * P === T ? k : tf.slice(k, [0, 0], [H, T]), 2) as Tensor2D;
+  const f = tf.customGrad(((logDt: Tensor, C: Tensor, B: Tensor, invAReal: Tensor, AImag: Tensor) => {
+    const ld = logDt.dataSync(), c = C.dataSync(), b = B.dataSync(), iar = invAReal.dataSync(), aim = AImag.dataSync();
+    const K = new Float64Array(H * T);
+    for (let h = 0; h < H; h++) {
+      const dt = Math.exp(ld[h]!);
+      for (let m = 0; m < M; m++) {
+        const i = h * M + m;
+        const qr = (-Math.exp(iar[i]!) * dt) / 2, qi = (aim[i]! * dt) / 2;
+        const n = (1 - qr) * (1 - qr) + qi * qi, ir = (1 - qr) / n, ii = qi / n; // 1/(1 − q)
+        const lr = (1 + qr) * ir - qi * ii, li = (1 + qr) * ii + qi * ir; // λ
+        const cbr = c[2 * i]! * b[2 * i]! - c[2 * i + 1]! * b[2 * i + 1]!, cbi = c[2 * i]! * b[2 * i + 1]! + c[2 * i + 1]! * b[2 * i]!;
+        let pr = (cbr * ir - cbi * ii) * dt, pi = (cbr * ii + cbi * ir) * dt; // C̃·λ^l, l = 0
+        for (let l = 0; l < T; l++) {
+          K[h * T + l] = K[h * T + l]! + 2 * pr;
+          [pr, pi] = [pr * lr - pi * li, pr * li + pi * lr];
+        }
+      }
+    }
+    return {
+      value: tf.tensor2d(Float32Array.from(K), [H, T]),
+      gradFunc: (dK: Tensor) => {
+        const w = dK.dataSync();
+        const gLd = new Float32Array(H), gC = new Float32Array(H * M * 2), gB = new Float32Array(H * M * 2);
+        const gIar = new Float32Array(H * M), gAim = new Float32Array(H * M);
+        for (let h = 0; h < H; h++) {
+          const dt = Math.exp(ld[h]!);
+          let accDt = 0;
+          for (let m = 0; m < M; m++) {
+            const i = h * M + m;
+            const qr = (-Math.exp(iar[i]!) * dt) / 2, qi = (aim[i]! * dt) / 2;
+            const n = (1 - qr) * (1 - qr) + qi * qi, ir = (1 - qr) / n, ii = qi / n;
+            const lr = (1 + qr) * ir - qi * ii, li = (1 + qr) * ii + qi * ir;
+            const cr = c[2 * i]!, ci = c[2 * i + 1]!, br = b[2 * i]!, bi = b[2 * i + 1]!;
+            const cbr = cr * br - ci * bi, cbi = cr * bi + ci * br;
+            const tr = (cbr * ir - cbi * ii) * dt, ti = (cbr * ii + cbi * ir) * dt; // C̃
+            let s0r = 0, s0i = 0, s1r = 0, s1i = 0; // Horner: S0 = Σ w_l λ^l, S1 = its derivative in λ
+            for (let l = T - 1; l >= 0; l--) {
+              [s1r, s1i] = [s1r * lr - s1i * li + s0r, s1r * li + s1i * lr + s0i];
+              [s0r, s0i] = [s0r * lr - s0i * li + w[h * T + l]!, s0r * li + s0i * lr];
+            }
+            const gtr = 2 * s0r, gti = -2 * s0i; // g_C̃ = 2·conj(S0)
+            const glr = 2 * (tr * s1r - ti * s1i), gli = -2 * (tr * s1i + ti * s1r); // g_λ = 2·conj(C̃·S1)
+            const i2r = ir * ir - ii * ii, i2i = 2 * ir * ii; // 1/(1 − q)²
+            const ar = 2 * i2r, ai = -2 * i2i; // conj(2/(1 − q)²)
+            const er = tr * ir - ti * ii, ei = -(tr * ii + ti * ir); // conj(C̃/(1 − q))
+            const gqr = ar * glr - ai * gli + er * gtr - ei * gti, gqi = ar * gli + ai * glr + er * gti + ei * gtr;
+            gIar[i] = gqr * qr;
+            gAim[i] = (gqi * dt) / 2;
+            accDt += gqr * qr + gqi * qi + gtr * tr + gti * ti; // Re(conj(g_q)·q) + Re(conj(g_C̃)·C̃)
+            const ur = (br * ir - bi * ii) * dt, ui = -(br * ii + bi * ir) * dt; // conj(B·Δ/(1 − q))
+            gC[2 * i] = ur * gtr - ui * gti;
+            gC[2 * i + 1] = ur * gti + ui * gtr;
+            const vr = (cr * ir - ci * ii) * dt, vi = -(cr * ii + ci * ir) * dt; // conj(C·Δ/(1 − q))
+            gB[2 * i] = vr * gtr - vi * gti;
+            gB[2 * i + 1] = vr * gti + vi * gtr;
+          }
+          gLd[h] = accDt;
+        }
+        return [tf.tensor(gLd, logDt.shape), tf.tensor(gC, C.shape), tf.tensor(gB, B.shape), tf.tensor(gIar, invAReal.shape), tf.tensor(gAim, AImag.shape)];
+      },
+    };
+  }) as unknown as CustomGradFn);
+  return f(logDt, C, B, invAReal, AImag) as Tensor2D;
 }
 
 export const h3: MixerFactory = (cfg, _layer, p) => {

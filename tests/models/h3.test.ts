@@ -52,7 +52,8 @@ const cdiv = (a: Cx, b: Cx): Cx => { const n = b[0] * b[0] + b[1] * b[1]; return
 function recurrence(b: Built, u: Float64Array, B: number, T: number): Float64Array {
   const d = b.cfg.d_model, N = b.cfg.h3_d_state, H = d / HEAD_DIM, M = Math.floor(N / 2);
   const W = (n: string) => arr(b, n);
-  const [qW, qB, kW, kB, vW, vB, oW, oB] = ['q_proj.weight', 'q_proj.bias', 'k_proj.weight', 'k_proj.bias', 'v_proj.weight', 'v_proj.bias', 'output_linear.weight', 'output_linear.bias'].map(W) as Float64Array[];
+  const qW = W('q_proj.weight'), qB = W('q_proj.bias'), kW = W('k_proj.weight'), kB = W('k_proj.bias');
+  const vW = W('v_proj.weight'), vB = W('v_proj.bias'), oW = W('output_linear.weight'), oB = W('output_linear.bias');
   const kD = W('ssm_k_D'), D = W('D'), sB = W('ssm_k_kernel.kernel.B'), sC = W('ssm_k_kernel.kernel.C');
   const C = W('kernel.kernel.C'), Bc = W('kernel.kernel.B'), logDt = W('kernel.kernel.log_dt'), iar = W('kernel.kernel.inv_A_real'), aim = W('kernel.kernel.A_imag');
   const dA: Cx[] = [], dB: Cx[] = [], dC: Cx[] = [];
@@ -92,7 +93,7 @@ function recurrence(b: Built, u: Float64Array, B: number, T: number): Float64Arr
           x[m] = [a[0] + bb[0] * kv, a[1] + bb[1] * kv];
           y += 2 * cmul(dC[h * M + m]!, x[m]!)[0];
         }
-        o[j * H + h] += q[2 * h + i]! * (y + D[h]! * kv);
+        o[j * H + h] = o[j * H + h]! + q[2 * h + i]! * (y + D[h]! * kv);
       }
       out.set(lin(oW, oB, o, 0, d), off);
     }
@@ -162,17 +163,18 @@ test('S4D kernel at tinylang sizes (M = 512 modes, T = 37, init values) equals 2
   const iar = tf.fill([H, M], Math.log(0.5));
   const ai = tf.tensor2d(Float32Array.from({ length: H * M }, (_, i) => -Math.PI * (i % M)), [H, M]);
   const got = s4dKernel(logDt, C, Bc, iar, ai, T).dataSync();
-  const [ld, c, bb, ar, am] = [logDt, C, Bc, iar, ai].map((t) => Float64Array.from(t.dataSync()));
+  const f64 = (t: Tensor) => Float64Array.from(t.dataSync());
+  const ld = f64(logDt), c = f64(C), bb = f64(Bc), ar = f64(iar), am = f64(ai);
   const want = new Float64Array(H * T);
   for (let h = 0; h < H; h++) for (let m = 0; m < M; m++) {
-    const dt = Math.exp(ld![h]!), i = h * M + m;
-    const half: Cx = [(-Math.exp(ar![i]!) * dt) / 2, (am![i]! * dt) / 2];
+    const dt = Math.exp(ld[h]!), i = h * M + m;
+    const half: Cx = [(-Math.exp(ar[i]!) * dt) / 2, (am[i]! * dt) / 2];
     const den: Cx = [1 - half[0], -half[1]];
     const lam = cdiv([1 + half[0], half[1]], den);
-    const ct = cdiv(cmul(cmul([c![2 * i]!, c![2 * i + 1]!], [bb![2 * i]!, bb![2 * i + 1]!]), [dt, 0]), den);
+    const ct = cdiv(cmul(cmul([c[2 * i]!, c[2 * i + 1]!], [bb[2 * i]!, bb[2 * i + 1]!]), [dt, 0]), den);
     // λ^l from its polar form: exp(l·log|λ|)·(cos lθ, sin lθ)
     const r = Math.hypot(lam[0], lam[1]), th = Math.atan2(lam[1], lam[0]);
-    for (let l = 0; l < T; l++) want[h * T + l] += 2 * cmul(ct, [r ** l * Math.cos(l * th), r ** l * Math.sin(l * th)])[0];
+    for (let l = 0; l < T; l++) want[h * T + l] = want[h * T + l]! + 2 * cmul(ct, [r ** l * Math.cos(l * th), r ** l * Math.sin(l * th)])[0];
   }
   const { err } = maxRel(got as Float32Array, want);
   assert.ok(err < 1e-5, `relative error ${err}`);

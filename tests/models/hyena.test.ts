@@ -36,11 +36,12 @@ function randomise(b: Built, seed = 30): void {
 /** The operator in float64, straight from the equations, with the long conv as a direct double loop over (t, s ≤ t). */
 function direct(b: Built, u: Float64Array, B: number, T: number, filterBias: boolean): Float64Array {
   const d = b.cfg.d_model, O = b.cfg.hyena_filter_order;
-  const [inW, inB, outW, outB, sfW, sfB, D, z, t, w0, b0, freq, w2, b2, w4, b4, w6, deltas] = ['in_proj.weight', 'in_proj.bias', 'out_proj.weight',
-    'out_proj.bias', 'short_filter.weight', 'short_filter.bias', 'filter_fn.bias', 'filter_fn.pos_emb.z', 'filter_fn.pos_emb.t',
-    'filter_fn.implicit_filter.0.weight', 'filter_fn.implicit_filter.0.bias', 'filter_fn.implicit_filter.1.freq', 'filter_fn.implicit_filter.2.weight',
-    'filter_fn.implicit_filter.2.bias', 'filter_fn.implicit_filter.4.weight', 'filter_fn.implicit_filter.4.bias', 'filter_fn.implicit_filter.6.weight',
-    'filter_fn.modulation.deltas'].map((n) => arr(b, n)) as Float64Array[];
+  const A = (n: string) => arr(b, n), F = (n: string) => arr(b, `filter_fn.${n}`);
+  const inW = A('in_proj.weight'), inB = A('in_proj.bias'), outW = A('out_proj.weight'), outB = A('out_proj.bias');
+  const sfW = A('short_filter.weight'), sfB = A('short_filter.bias'), D = F('bias'), z = F('pos_emb.z'), t = F('pos_emb.t');
+  const w0 = F('implicit_filter.0.weight'), b0 = F('implicit_filter.0.bias'), freq = F('implicit_filter.1.freq');
+  const w2 = F('implicit_filter.2.weight'), b2 = F('implicit_filter.2.bias'), w4 = F('implicit_filter.4.weight');
+  const b4 = F('implicit_filter.4.bias'), w6 = F('implicit_filter.6.weight'), deltas = F('modulation.deltas');
   const dense = (W: Float64Array, bias: Float64Array | null, x: ArrayLike<number>, nIn: number, nOut: number) =>
     Float64Array.from({ length: nOut }, (_, o) => { let s = bias ? bias[o]! : 0; for (let j = 0; j < nIn; j++) s += W[o * nIn + j]! * x[j]!; return s; });
   const sin = (x: Float64Array) => x.map((v, i) => Math.sin(freq[i]! * v));
