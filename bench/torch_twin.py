@@ -27,22 +27,50 @@ def fftconv(u, k):
     return torch.fft.irfft(torch.fft.rfft(u, n=n) * torch.fft.rfft(k, n=n), n=n)[..., :L]
 
 
-class ShortConv(nn.Module):
-    """Depthwise causal Conv1d, PyTorch padding K-1 then the first L outputs. x: (B, L, C)."""
+class CausalConv1d(nn.Conv1d):
+    """Depthwise causal Conv1d (padding K-1, first L outputs) on (B, L, C); a Conv1d subclass like fla's
+    ShortConvolution, so its tensors are `.weight`/`.bias` directly."""
 
     def __init__(self, C, k, bias=True):
-        super().__init__()
-        self.conv = nn.Conv1d(C, C, k, groups=C, padding=k - 1, bias=bias)
+        super().__init__(C, C, k, groups=C, padding=k - 1, bias=bias)
 
     def forward(self, x):
-        return self.conv(x.transpose(1, 2))[..., : x.shape[1]].transpose(1, 2)
+        return super().forward(x.transpose(1, 2))[..., : x.shape[1]].transpose(1, 2)
+
+
+class ShortConvolution(nn.Module):
+    """zoology's ShortConvolution wraps the Conv1d as `.conv` (hence `conv.conv.weight`)."""
+
+    def __init__(self, C, k):
+        super().__init__()
+        self.conv = CausalConv1d(C, k)
+
+    def forward(self, x):
+        return self.conv(x)
 
 
 def positional_z(l_max):
+    """Hyena / ImplicitLongConvolution positional features (state-dict.md §7): [t, cos(f·w), −sin(f·w)], f = 1e-4."""
     t = torch.linspace(0, 1, l_max)[None, :, None]
-    w = 2 * math.pi * torch.arange(l_max)[None, :, None] / l_max
+    w = 2 * math.pi * torch.linspace(0, l_max - 1, l_max)[None, :, None] / l_max
     f = 1e-4
     return torch.cat([t, torch.cos(f * w), -torch.sin(f * w)], dim=-1), t  # (1, L, 3), (1, L, 1)
+
+
+class Holder(nn.Module):
+    """An empty module to place tensors under a key path (e.g. `pos_emb.z`)."""
+
+
+class Norm(nn.Module):
+    """RMSNorm (Mamba block, DeltaNet o_norm): x / sqrt(mean(x²) + eps) · weight, no bias."""
+
+    def __init__(self, dim, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
 class MHA(nn.Module):
@@ -61,28 +89,28 @@ class MHA(nn.Module):
         return self.out_proj(o)
 
 
+class ImplicitLongConvolution(nn.Module):
+    def __init__(self, d, l_max):
+        super().__init__()
+        self.pos_emb = Holder()
+        self.pos_emb.z = nn.Parameter(positional_z(l_max)[0], requires_grad=False)
+        self.mlp = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, d))
+
+    def forward(self, u):
+        L = u.shape[1]
+        h = self.mlp(self.pos_emb.z[:, :L])[0].T  # (d, L)
+        ut = u.transpose(1, 2)
+        return (fftconv(ut, h) + ut).transpose(1, 2)  # fft_conv's own "+ u"
+
+
 class BaseConv(nn.Module):
     def __init__(self, d, k, l_max):
         super().__init__()
-        self.k = k
         self.projection = nn.Linear(d, d)
-        if k >= 1:
-            self.conv = ShortConv(d, k)
-        else:
-            self.conv = nn.Module()
-            z, _ = positional_z(l_max)
-            self.conv.pos_emb_z = nn.Parameter(z, requires_grad=False)
-            self.conv.mlp = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, d))
+        self.conv = ShortConvolution(d, k) if k >= 1 else ImplicitLongConvolution(d, l_max)
 
     def forward(self, u):
-        if self.k >= 1:
-            c = self.conv(u)
-        else:
-            L = u.shape[1]
-            h = self.conv.mlp(self.conv.pos_emb_z[:, :L])[0].T  # (d, L)
-            ut = u.transpose(1, 2)
-            c = (fftconv(ut, h) + ut).transpose(1, 2)
-        return c * self.projection(u) + u
+        return self.conv(u) * self.projection(u) + u
 
 
 class Based(nn.Module):
@@ -101,20 +129,29 @@ class Based(nn.Module):
     def forward(self, u):
         L = u.shape[1]
         q, k, v = self.phi(self.proj_q(u)), self.phi(self.proj_k(u)), self.proj_v(u)
-        a = (q @ k.transpose(-1, -2)) * torch.tril(torch.ones(L, L))
+        a = torch.tril(q @ k.transpose(-1, -2))
         y = (a @ v) / (a.sum(-1, keepdim=True) + 1e-12)
         return self.proj_o(y)
 
 
-class Mamba(nn.Module):
-    def __init__(self, d, d_state=16, d_conv=4, expand=2):
+class Hybrid(nn.Module):
+    def __init__(self, mixer):
         super().__init__()
-        E, R, S = expand * d, math.ceil(d / 16), d_state
-        self.E, self.R, self.S = E, R, S
+        self.mixer = mixer
+
+    def forward(self, u):
+        return self.mixer(u)
+
+
+class Mamba(nn.Module):
+    def __init__(self, d, d_state=16, d_conv=4, expand=2, dt_rank=None):
+        super().__init__()
+        E, R, S = expand * d, dt_rank or math.ceil(d / 16), d_state
+        self.E, self.R, self.S, self.K = E, R, S, d_conv
         self.A_log = nn.Parameter(torch.log(torch.arange(1, S + 1, dtype=torch.float32)).repeat(E, 1))
         self.D = nn.Parameter(torch.ones(E))
         self.in_proj = nn.Linear(d, 2 * E, bias=False)
-        self.conv1d = nn.Conv1d(E, E, d_conv, groups=E, padding=d_conv - 1)
+        self.conv1d = nn.Conv1d(E, E, d_conv or 4, groups=E, padding=(d_conv or 4) - 1)
         self.x_proj = nn.Linear(E, R + 2 * S, bias=False)
         self.dt_proj = nn.Linear(R, E)
         self.out_proj = nn.Linear(E, d, bias=False)
@@ -122,7 +159,10 @@ class Mamba(nn.Module):
     def forward(self, u):
         B, L, _ = u.shape
         x, z = self.in_proj(u).chunk(2, -1)
-        x = F.silu(self.conv1d(x.transpose(1, 2))[..., :L]).transpose(1, 2)  # (B, L, E)
+        if self.K == 0:  # MambaWithoutConv: conv1d exists but is unused
+            x = F.silu(x)
+        else:
+            x = F.silu(self.conv1d(x.transpose(1, 2))[..., :L]).transpose(1, 2)  # (B, L, E)
         dt, Bm, Cm = self.x_proj(x).split([self.R, self.S, self.S], -1)
         dt = F.softplus(self.dt_proj(dt))  # (B, L, E)
         A = -torch.exp(self.A_log)
@@ -145,8 +185,8 @@ class DeltaNet(nn.Module):
         self.h = heads
         self.q_proj, self.k_proj, self.v_proj = (nn.Linear(d, d, bias=False) for _ in range(3))
         self.b_proj = nn.Linear(d, heads, bias=False)
-        self.q_conv1d, self.k_conv1d, self.v_conv1d = (ShortConv(d, conv, bias=False) for _ in range(3))
-        self.o_norm = nn.Parameter(torch.ones(d // heads))
+        self.q_conv1d, self.k_conv1d, self.v_conv1d = (CausalConv1d(d, conv, bias=False) for _ in range(3))
+        self.o_norm = Norm(d // heads)
         self.o_proj = nn.Linear(d, d, bias=False)
 
     def forward(self, u):
@@ -165,40 +205,45 @@ class DeltaNet(nn.Module):
             ut = bt.unsqueeze(-1) * (vt - (S * kt.unsqueeze(-1)).sum(-2))
             S = S + kt.unsqueeze(-1) * ut.unsqueeze(-2)
             outs.append((S * qt.unsqueeze(-1)).sum(-2))
-        o = torch.stack(outs, 2)  # (B, H, L, dh)
-        o = o * torch.rsqrt((o * o).mean(-1, keepdim=True) + 1e-5) * self.o_norm
+        o = self.o_norm(torch.stack(outs, 2))  # (B, H, L, dh), RMSNorm per head
         return self.o_proj(o.transpose(1, 2).reshape(B, L, d))
 
 
 class H3(nn.Module):
+    """zoology H3 (head_dim 2), non-fast-fftconv path; SSKernelShift and SSKernelDiag (bilinear, real_type exp)."""
+
     def __init__(self, d, N):
         super().__init__()
         H, M = d // 2, N // 2
-        self.d, self.H = d, H
+        self.d, self.H, self.N = d, H, N
         self.ssm_k_D = nn.Parameter(torch.randn(d))
         self.D = nn.Parameter(torch.randn(H))
         self.q_proj, self.k_proj, self.v_proj = (nn.Linear(d, d) for _ in range(3))
-        self.shift_B = nn.Parameter(F.pad(torch.ones(d, 1), (0, N - 1)))
-        self.shift_C = nn.Parameter(torch.empty(1, d, N).uniform_(-1 / math.sqrt(N), 1 / math.sqrt(N)))
-        self.C = nn.Parameter(torch.randn(1, H, M, 2) * math.sqrt(0.5))
-        self.log_dt = nn.Parameter(torch.empty(H).uniform_(math.log(1e-3), math.log(1e-1)))
-        self.B = nn.Parameter(torch.stack([torch.ones(H, M), torch.zeros(H, M)], -1))
-        self.inv_A_real = nn.Parameter(torch.full((H, M), math.log(0.5)))
-        self.A_imag = nn.Parameter(math.pi * torch.arange(M, dtype=torch.float32).repeat(H, 1))
+        self.ssm_k_kernel = Holder()
+        self.ssm_k_kernel.kernel = Holder()
+        self.ssm_k_kernel.kernel.B = nn.Parameter(F.pad(torch.ones(d, 1), (0, N - 1)))
+        self.ssm_k_kernel.kernel.C = nn.Parameter(torch.empty(1, d, N).uniform_(-1 / math.sqrt(N), 1 / math.sqrt(N)))
+        self.kernel = Holder()
+        kk = self.kernel.kernel = Holder()
+        kk.C = nn.Parameter(torch.randn(1, H, M, 2) * math.sqrt(0.5))
+        kk.log_dt = nn.Parameter(torch.empty(H).uniform_(math.log(1e-3), math.log(1e-1)))
+        kk.B = nn.Parameter(torch.stack([torch.ones(H, M), torch.zeros(H, M)], -1))
+        kk.inv_A_real = nn.Parameter(torch.full((H, M), math.log(0.5)))
+        kk.A_imag = nn.Parameter(math.pi * torch.arange(M, dtype=torch.float32).repeat(H, 1))
         self.output_linear = nn.Linear(d, d)
 
     def kernels(self, L):
-        N = self.shift_B.shape[1]
-        n = 2 * N
-        shift = torch.fft.irfft(torch.conj(torch.fft.rfft(self.shift_B, n=n)) * torch.fft.rfft(self.shift_C[0], n=n), n=n)[:, :L]
-        dt = torch.exp(self.log_dt)[:, None]
-        A = torch.complex(-torch.exp(self.inv_A_real), self.A_imag) * dt  # (H, M)
-        lam = (1 + A / 2) / (1 - A / 2)
-        Ct = torch.view_as_complex(self.C[0]) * torch.view_as_complex(self.B) * dt / (1 - A / 2)
-        ls = torch.arange(L, dtype=torch.float32)
-        vand = torch.exp(torch.log(lam).unsqueeze(-1) * ls)  # (H, M, L)
-        diag = 2 * torch.einsum('hm,hml->hl', Ct, vand).real
-        return shift, diag
+        sk, kk, N = self.ssm_k_kernel.kernel, self.kernel.kernel, self.N
+        shift = torch.fft.irfft(torch.fft.rfft(sk.B, n=2 * N).conj() * torch.fft.rfft(sk.C, n=2 * N), n=2 * N)[..., : min(N, L)]
+        if N < L:
+            shift = F.pad(shift, (0, L - N))
+        dt = torch.exp(kk.log_dt)[:, None]
+        dtA = torch.complex(-torch.exp(kk.inv_A_real), kk.A_imag) * dt  # (H, M)
+        C = torch.view_as_complex(kk.B.contiguous()) * torch.view_as_complex(kk.C.contiguous())[0] / (1 - dtA / 2) * dt
+        dA = (1 + dtA / 2) / (1 - dtA / 2)
+        vand = torch.exp(torch.log(dA).unsqueeze(-1) * torch.arange(L, dtype=torch.float32))  # (H, M, L)
+        diag = 2 * (C.unsqueeze(-1) * vand).sum(1).real  # (H, L)
+        return shift[0], diag
 
     def forward(self, u):
         B, L, d = u.shape
@@ -206,11 +251,10 @@ class H3(nn.Module):
         shift, diag = self.kernels(L)
         q, k, v = (p(u).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))  # (B, d, L)
         k = fftconv(k, shift) + self.ssm_k_D[:, None] * k
-        kv = k.view(B, H, 2, 1, L) * v.view(B, H, 1, 2, L)  # (B, H, i, j, L)
-        kv = kv.permute(0, 2, 3, 1, 4)  # (B, i, j, H, L)
+        kv = k.view(B, H, 2, L).permute(0, 2, 1, 3).unsqueeze(2) * v.view(B, H, 2, L).permute(0, 2, 1, 3).unsqueeze(1)  # (B, d1, d2, H, L)
         y = fftconv(kv, diag) + self.D[:, None] * kv
-        out = (q.view(B, H, 2, L).permute(0, 2, 1, 3).unsqueeze(2) * y).sum(1)  # (B, j, H, L): channel j·H + h
-        return self.output_linear(out.reshape(B, d, L).transpose(1, 2))
+        y = (y * q.view(B, H, 2, L).permute(0, 2, 1, 3).unsqueeze(2)).sum(1)  # (B, d2, H, L): channel d2·H + h
+        return self.output_linear(y.reshape(B, d, L).transpose(1, 2))
 
 
 class Sin(nn.Module):
@@ -229,23 +273,26 @@ class Hyena(nn.Module):
         self.in_proj = nn.Linear(d, 3 * d)
         self.out_proj = nn.Linear(d, d)
         self.short_filter = nn.Conv1d(3 * d, 3 * d, 3, groups=3 * d, padding=2)
-        self.filter_fn = nn.Module()
-        self.filter_fn.bias = nn.Parameter(torch.randn(d))
+        ff = self.filter_fn = Holder()
+        ff.bias = nn.Parameter(torch.randn(d))
         z, t = positional_z(l_max)
-        self.filter_fn.z = nn.Parameter(z)
-        self.filter_fn.register_buffer('t', t)
-        act = Sin(order)
-        self.filter_fn.implicit_filter = nn.Sequential(nn.Linear(3, order), act, nn.Linear(order, order), act,
-                                                       nn.Linear(order, order), act, nn.Linear(order, d, bias=False))
-        self.filter_fn.register_buffer('deltas', torch.linspace(math.log(1e-2) / 1.5, math.log(1e-2) / 0.3, d)[None, None])
+        ff.pos_emb = Holder()
+        ff.pos_emb.z = nn.Parameter(z)
+        ff.pos_emb.register_buffer('t', t)
+        act = Sin(order)  # one module at three positions: `.1.freq`, `.3.freq`, `.5.freq` alias one tensor
+        ff.implicit_filter = nn.Sequential(nn.Linear(3, order), act, nn.Linear(order, order), act,
+                                           nn.Linear(order, order), act, nn.Linear(order, d, bias=False))
+        ff.modulation = Holder()
+        ff.modulation.register_buffer('deltas', torch.linspace(math.log(1e-2) / 1.5, math.log(1e-2) / 0.3, d)[None, None])
 
     def forward(self, u):
         B, L, d = u.shape
         x = self.short_filter(self.in_proj(u).transpose(1, 2))[..., :L]  # (B, 3d, L)
         x1, x2, v = x.split(d, 1)
         ff = self.filter_fn
-        h = ff.implicit_filter(ff.z[:, :L]) * torch.exp(-ff.t[:, :L] * ff.deltas.abs())  # (1, L, d)
-        v = fftconv(v * x1, h[0].T) + v * x1 * ff.bias[:, None] * 0.0  # tinylang: bias=False zeroes the D skip
+        h = ff.implicit_filter(ff.pos_emb.z[:, :L]) * torch.exp(-ff.pos_emb.t[:, :L] * ff.modulation.deltas.abs())  # (1, L, d)
+        v = v * x1
+        v = fftconv(v, h[0].T) + v * (0.0 * ff.bias)[:, None]  # tinylang: bias=False zeroes the D skip
         return self.out_proj((v * x2).transpose(1, 2))
 
 
@@ -258,58 +305,80 @@ class MLP(nn.Module):
         return self.fc2(F.gelu(self.fc1(x)))
 
 
-class Block(nn.Module):
-    def __init__(self, d, mixer, mamba):
+class TransformerBlock(nn.Module):
+    def __init__(self, d, mixer, mult=4):
         super().__init__()
-        self.mamba = mamba
         self.sequence_mixer = mixer
-        if mamba:
-            self.norm = nn.Parameter(torch.ones(d))
-        else:
-            self.state_mixer = MLP(d)
-            self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.state_mixer = MLP(d, mult)
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
 
     def forward(self, r):
-        if self.mamba:
-            return r + self.sequence_mixer(r * torch.rsqrt((r * r).mean(-1, keepdim=True) + 1e-5) * self.norm)
         r = r + self.sequence_mixer(self.norm1(r))
         return r + self.state_mixer(self.norm2(r))
 
 
-def make_mixer(kind, d, layer, P):
+class MambaBlock(nn.Module):
+    def __init__(self, d, mixer):
+        super().__init__()
+        self.sequence_mixer = mixer
+        self.norm = Norm(d)
+
+    def forward(self, r):
+        return r + self.sequence_mixer(self.norm(r))
+
+
+def make_mixer(c, layer):
+    kind, d, P = c['mixer'], c['d_model'], c.get('n_positions') or 1024
     if kind == 'attention':
-        return MHA(d)
+        return MHA(d, c.get('n_heads') or 1)
     if kind == 'base_conv':
-        return BaseConv(d, [3, -1][layer % 2], P)
+        return BaseConv(d, c['d_conv'] if c.get('d_conv') is not None else [3, -1][layer % 2], P)
     if kind == 'based':
-        return BaseConv(d, 3, P) if layer % 2 == 0 else Based(d)
+        k = c['d_conv'] if c.get('d_conv') is not None else 3
+        return Hybrid(BaseConv(d, k, P) if layer % 2 == 0 else Based(d, c.get('feature_dim') or 8))
     if kind == 'mamba':
-        return Mamba(d)
+        return Mamba(d, c.get('d_state') or 16, 4 if c.get('d_conv') is None else c['d_conv'], c.get('expand') or 2, c.get('dt_rank'))
     if kind == 'delta_net':
-        return DeltaNet(d)
+        return DeltaNet(d, c.get('delta_heads') or 2, c['d_conv'] if c.get('d_conv') is not None else 4)
     if kind == 'h3':
-        return H3(d, P)
+        return H3(d, c.get('h3_d_state') or P)
     if kind == 'hyena':
-        return Hyena(d, P)
+        return Hyena(d, P, c.get('hyena_filter_order') or 64)
     raise ValueError(kind)
 
 
-class LM(nn.Module):
-    def __init__(self, kind, d, V, layers, pos_emb, P=1024):
+class LanguageModel(nn.Module):
+    """tinylang's LanguageModel tree: `backbone.embeddings.{word,position}_embeddings`, `backbone.layers.{i}`,
+    `backbone.ln_f`, and `lm_head` tied to the word embeddings (state-dict.md §4)."""
+
+    def __init__(self, c):
         super().__init__()
-        self.wte = nn.Embedding(V, d)
-        self.wpe = nn.Embedding(P, d) if pos_emb else None
-        self.layers = nn.ModuleList(Block(d, make_mixer(kind, d, i, P), kind == 'mamba') for i in range(layers))
-        self.ln_f = nn.LayerNorm(d)
+        d, V = c['d_model'], c['vocab_size']
+        P = c.get('n_positions') or 1024
+        self.backbone = Holder()
+        self.backbone.embeddings = Holder()
+        self.backbone.embeddings.word_embeddings = nn.Embedding(V, d)
+        if c.get('pos_emb'):
+            self.backbone.embeddings.position_embeddings = nn.Embedding(P, d)
+        mamba = c['mixer'] == 'mamba'
+        self.backbone.layers = nn.ModuleList(
+            MambaBlock(d, make_mixer(c, i)) if mamba else TransformerBlock(d, make_mixer(c, i), c.get('mlp_hidden_mult') or 4)
+            for i in range(c['n_layers']))
+        self.backbone.ln_f = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, V, bias=False)
+        self.lm_head.weight = self.backbone.embeddings.word_embeddings.weight
+
+    def hidden(self, ids):
+        emb = self.backbone.embeddings
+        r = emb.word_embeddings(ids)
+        if hasattr(emb, 'position_embeddings'):
+            r = r + emb.position_embeddings.weight[: ids.shape[1]]
+        for block in self.backbone.layers:
+            r = block(r)
+        return self.backbone.ln_f(r)
 
     def forward(self, ids, rows, positions):
-        r = self.wte(ids)
-        if self.wpe is not None:
-            r = r + self.wpe.weight[: ids.shape[1]]
-        for block in self.layers:
-            r = block(r)
-        h = self.ln_f(r)[rows, positions]  # the head at one position per row
-        return h @ self.wte.weight.T
+        return self.lm_head(self.hidden(ids)[rows, positions])  # the head at one position per row
 
 
 def loaded_blas():
@@ -333,7 +402,7 @@ def main():
     positions = torch.full((B,), T - 3)
     target = (torch.arange(B) * 131) % (V - 3) + 3
     for kind in a['mixers']:
-        model = LM(kind, d, V, a['layers'], kind == 'attention')
+        model = LanguageModel({'mixer': kind, 'd_model': d, 'vocab_size': V, 'n_layers': a['layers'], 'pos_emb': kind == 'attention'})
         times = []
         for i in range(a['warmup'] + a['steps']):
             t0 = time.perf_counter()
