@@ -221,16 +221,24 @@ function trainingSection(results: StudyResults): Section {
   return { id: 'training', title: 'Training curves and every run', paper: null, blocks };
 }
 
+const sumMs = (xs: readonly StageRef[]): number | null => (xs.some((s) => s.ms !== null) ? xs.reduce((a, s) => a + (s.ms ?? 0), 0) : null);
+
+/** [stage kind (the id's first segment), count, summed wall time] in order of first appearance by id. */
+export function wallByKind(stages: readonly StageRef[]): [string, number, number | null][] {
+  const sorted = [...stages].sort((a, b) => a.id.localeCompare(b.id));
+  const kind = (id: string) => id.split('/')[0]!;
+  return [...new Set(sorted.map((s) => kind(s.id)))].map((k) => {
+    const xs = sorted.filter((s) => kind(s.id) === k);
+    return [k, xs.length, sumMs(xs)];
+  });
+}
+
 function provenanceSection(results: StudyResults): Section {
   const stages = [...results.stages].sort((a, b) => a.id.localeCompare(b.id));
-  const kind = (id: string) => id.split('/')[0]!;
-  const kinds = [...new Set(stages.map((s) => kind(s.id)))];
-  const sum = (xs: StageRef[]) => (xs.some((s) => s.ms !== null) ? xs.reduce((a, s) => a + (s.ms ?? 0), 0) : null);
   return {
     id: 'provenance', title: 'Provenance: every stage, key and wall time', paper: null, blocks: [
       table('Wall time per stage kind (sum over stages; from the engine\'s run cache)', ['stage kind', 'stages', 'wall time'], [false, true, true],
-        [...kinds.map((k) => { const xs = stages.filter((s) => kind(s.id) === k); return [k, String(xs.length), fmtMs(sum(xs))]; }),
-          ['all', String(stages.length), fmtMs(sum(stages))]], stages),
+        [...wallByKind(stages).map(([k, n, ms]) => [k, String(n), fmtMs(ms)]), ['all', String(stages.length), fmtMs(sumMs(stages))]], stages),
       table('Every stage upstream of the report', ['stage', 'key', 'wall time'], [false, false, true],
         stages.map((s) => [s.id, s.key, fmtMs(s.ms)]), stages),
     ],
@@ -240,7 +248,7 @@ function provenanceSection(results: StudyResults): Section {
 export function buildReport(results: StudyResults): ReportDoc {
   const env = results.environment;
   const v = rendererVersions();
-  const total = results.stages.some((s) => s.ms !== null) ? results.stages.reduce((a, s) => a + (s.ms ?? 0), 0) : null;
+  const total = sumMs(results.stages);
   return {
     title: `mecheval report: ${results.config.name}`,
     description: results.config.description,
@@ -250,7 +258,8 @@ export function buildReport(results: StudyResults): ReportDoc {
       ['backend', `${env.backend} (${env.backendPackage})`],
       ['versions', `TensorFlow.js ${env.tfjs}, Node ${env.node}, ${env.platform}; charts: vega ${v.vega}, vega-lite ${v.vegaLite}`],
       ['runs', `${results.runs.length} trained, ${results.runs.filter((r) => r.intervene).length} intervened, ${results.best.length} best-over-LR rows, ${results.stages.length} stages`],
-      ['wall time', `${fmtMs(total)} summed over stages (per stage: the provenance section)`],
+      ['wall time', `${fmtMs(total)} summed over ${results.stages.length} stages (${wallByKind(results.stages).map(([k, n, ms]) => `${k} ×${n}: ${fmtMs(ms)}`).join(', ')}; ` +
+        'every stage: the provenance section)'],
     ],
     findings: judgeFindings(results),
     sections: [

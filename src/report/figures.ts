@@ -280,22 +280,23 @@ export function atrNoConvFigure(results: StudyResults): FigureSpec {
 // ---- training curves ----
 
 export function trainingCurvesFigures(results: StudyResults): FigureSpec[] {
-  const tasks = [...new Set(results.runs.map((r) => r.task))].sort();
-  if (!tasks.length) return [absent('fig-training', 'Training curves', 'no runs')];
-  return tasks.map((task) => {
-    const runs = results.runs.filter((r) => r.task === task && r.train.metrics.length)
+  // One figure per (task, group), so that a legend stays readable in the larger configs (≈ 80 runs).
+  const keys = [...new Set(results.runs.map((r) => `${r.task}\u0000${r.group}`))].sort();
+  if (!keys.length) return [absent('fig-training', 'Training curves', 'no runs')];
+  return keys.map((k) => {
+    const [task, group] = k.split('\u0000') as [string, string];
+    const runs = results.runs.filter((r) => r.task === task && r.group === group && r.train.metrics.length)
       .sort((a, b) => mixerRank(a.mixer) - mixerRank(b.mixer) || a.id.localeCompare(b.id));
-    const id = `fig-training-${task.replace(/[^A-Za-z0-9_-]/g, '_')}`, title = `Training curves: ${task}`;
-    if (!runs.length) return absent(id, title, `no training metrics logged for ${task}`);
-    const label = (r: RunResult) => `${runLabel(r)}${r.group ? ` [${r.group}]` : ''}`;
-    const loss = runs.flatMap((r) => r.train.metrics.map((m) => ({ run: label(r), step: m.step, loss: Math.max(m.loss, 1e-6) })));
-    const dev = runs.flatMap((r) => r.train.metrics.filter((m) => typeof m.dev_accuracy === 'number').map((m) => ({ run: label(r), step: m.step, acc: m.dev_accuracy! * 100 })));
-    const color = { field: 'run', type: 'nominal', title: 'run', sort: runs.map(label), legend: { columns: 1, labelLimit: 360 } };
+    const id = `fig-training-${`${task}-${group}`.replace(/[^A-Za-z0-9_-]/g, '_')}`, title = `Training curves: ${task}, group ${group}`;
+    if (!runs.length) return absent(id, title, `no training metrics logged for ${task} / ${group}`);
+    const loss = runs.flatMap((r) => r.train.metrics.map((m) => ({ run: runLabel(r), step: m.step, loss: Math.max(m.loss, 1e-6) })));
+    const dev = runs.flatMap((r) => r.train.metrics.filter((m) => typeof m.dev_accuracy === 'number').map((m) => ({ run: runLabel(r), step: m.step, acc: m.dev_accuracy! * 100 })));
+    const color = { field: 'run', type: 'nominal', title: 'run', sort: runs.map(runLabel), scale: { scheme: runs.length > 10 ? 'tableau20' : 'tableau10' }, legend: { columns: 1, labelLimit: 400 } };
     const panel = (values: unknown[], y: Spec, t: string) => ({ title: t, width: 300, height: 200, data: { values }, mark: { type: 'line', strokeWidth: 1.5 },
       encoding: { x: { field: 'step', type: 'quantitative', title: 'step' }, y, color } });
     return {
       id, title, omitted: null, stages: stagesOf(runs, ['train']),
-      caption: `Training loss (cross-entropy at the answer, log scale) and dev accuracy vs step, one line per run of ${task}.`,
+      caption: `Training loss (cross-entropy at the answer, log scale) and dev accuracy vs step, one line per run of ${task} in group ${group}.`,
       spec: top({
         title,
         hconcat: [

@@ -42,6 +42,9 @@ p.omitted { font-style: italic; color: var(--muted); }
 p.prov { font-size: 12px; color: var(--muted); margin: .3rem 0 1.2rem; line-height: 1.7; }
 p.prov code { background: var(--bg-soft); padding: 0 3px; border-radius: 3px; font-size: 11.5px; }
 p.prov code.key { color: var(--accent); }
+details.prov { margin: .3rem 0 1.2rem; }
+details.prov summary { font-size: 12px; color: var(--muted); cursor: pointer; }
+details.prov p.prov { margin-top: .2rem; }
 ul.findings { list-style: none; padding: 0; }
 ul.findings > li { margin: .6rem 0; padding: .6rem .9rem; border: 1px solid var(--line); border-radius: 6px; }
 ul.findings .meta { font-size: 13px; color: var(--muted); margin-top: .25rem; }
@@ -61,8 +64,17 @@ ul.findings .meta { font-size: 13px; color: var(--muted); margin-top: .25rem; }
 export function provenanceHtml(stages: readonly StageRef[], source?: string): string {
   if (source) return `<p class="prov">Source: ${esc(source)}</p>`;
   if (!stages.length) return '<p class="prov">Provenance: none (no stages).</p>';
-  return `<p class="prov">Provenance: ${stages.map((s) => `<code>${esc(s.id)}</code> <code class="key" title="${esc(s.key)}">${esc(shortKey(s.key))}</code>`).join(', ')}</p>`;
+  const list = stages.map((s) => `<code>${esc(s.id)}</code> <code class="key" title="${esc(s.key)}">${esc(shortKey(s.key))}</code>`).join(', ');
+  if (stages.length <= PROVENANCE_INLINE) return `<p class="prov">Provenance: ${list}</p>`;
+  // Long lists fold (native <details>, no script): the summary counts the stages by kind.
+  const kinds = new Map<string, number>();
+  for (const s of stages) kinds.set(s.id.split('/')[0]!, (kinds.get(s.id.split('/')[0]!) ?? 0) + 1);
+  const summary = `Provenance: ${stages.length} stages (${[...kinds].map(([k, n]) => `${k} ×${n}`).join(', ')})`;
+  return `<details class="prov"><summary>${esc(summary)}</summary><p class="prov">${list}</p></details>`;
 }
+
+/** Provenance lists longer than this fold into a <details> element. */
+export const PROVENANCE_INLINE = 12;
 
 export function tableHtml(t: TableBlock): string {
   const wide = (c: string) => /learning rates|run$|^run|^stage$|^key$/.test(c);

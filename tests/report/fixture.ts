@@ -111,6 +111,6 @@ export const fixture = (): StudyResults => study(fixtureRuns());
 /** Figures the fixture has data for (one <svg> each), and the ones it must omit. */
 export const FIXTURE_FIGURES = [
   'fig-ar-accuracy', 'fig-ar-attrib-attention', 'fig-ar-attrib-based', 'fig-ar-attrib-mamba', 'fig-mamba-dconv', 'fig-mamba-conv-internal',
-  'fig-atr-accuracy', 'fig-atr-mechanism', 'fig-training-ar3', 'fig-training-atr-easy',
+  'fig-atr-accuracy', 'fig-atr-mechanism', 'fig-training-ar3-main', 'fig-training-ar3-mamba-dconv', 'fig-training-atr-easy-atr',
 ];
 export const FIXTURE_OMITTED = ['fig-ar-attrib-h3', 'fig-atr-mamba-dconv'];

@@ -25,7 +25,7 @@ test('markdown: header with config, backend, versions and wall time; every secti
   assert.match(md, /\| config \| fixture \|/);
   assert.match(md, /\| backend \| wasm \(@tensorflow\/tfjs-backend-wasm@4\.22\.0\) \|/);
   assert.match(md, /\| versions \| TensorFlow\.js 4\.22\.0, Node v20\.19\.0, linux-x64; charts: vega \d+\.\d+\.\d+, vega-lite \d+\.\d+\.\d+ \|/);
-  assert.match(md, /\| wall time \| 8 min 38 s summed over stages/);
+  assert.match(md, /\| wall time \| 8 min 38 s summed over 26 stages \(aggregate ×1: 40 ms, dataset ×2: 4\.6 s, evaluate ×8: 6\.4 s, intervene ×7: 14\.7 s, train ×8: 8 min 12 s;/);
   let at = -1;
   for (const s of SECTIONS) {
     const i = md.indexOf(`\n${s}\n`);
@@ -109,7 +109,12 @@ test('HTML: provenance lists stage ids with short keys and the full key in a tit
   for (const s of r.stages) {
     assert.ok(html.includes(`<code>${s.id}</code> <code class="key" title="${s.key}">${s.key.slice(0, 12)}</code>`), s.id);
   }
-  assert.ok(count(html, '<p class="prov">') >= FIXTURE_FIGURES.length);
+  // Every table and drawn figure is directly followed by its provenance (inline, or folded when long).
+  const followers = [...html.matchAll(/(?:<\/table><\/div>|<\/figure>)\n(<p class="prov">|<details class="prov">)?/g)];
+  assert.equal(followers.length, count(html, '<table>') + FIXTURE_FIGURES.length);
+  for (const m of followers) assert.ok(m[1], `no provenance after …${html.slice(m.index! - 80, m.index! + 20)}`);
+  // The every-run table lists more than PROVENANCE_INLINE stages: folded, with the stage counts in the summary.
+  assert.match(html, /<details class="prov"><summary>Provenance: 23 stages \(train ×8, evaluate ×8, intervene ×7\)<\/summary>/);
 });
 
 test('HTML escapes text from the results', async () => {
