@@ -31,11 +31,11 @@
  * N(0, 1) (torch.randn). So the filter starts at ~1e-4 and, in tinylang, the long-conv branch starts near zero.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
-import { causalConv1d, linear } from './ops.ts';
+import { linear } from './ops.ts';
 import { torchDefault, type Init } from './params.ts';
 import type { MixerFactory } from './mixer.ts';
 import type { SiteContext } from './sites.ts';
-import { causalLongConv, withSkip } from './long_filter.ts';
+import { causalLongConv, depthwiseConv1d, withSkip } from './long_filter.ts';
 
 /** zoology Hyena / Filter defaults (architectures.md §7.1). */
 const SHORT_FILTER_ORDER = 3;
@@ -113,7 +113,7 @@ export function hyenaWith(opts: HyenaOptions): MixerFactory {
       forward(u: Tensor3D, ctx: SiteContext): Tensor3D {
         const T = u.shape[1];
         if (T > lMax) throw new Error(`hyena: sequence length ${T} exceeds l_max = n_positions = ${lMax}`);
-        const uc = ctx.site('short_filter_output', causalConv1d(linear(u, inW, inB), sfW, sfB)); // (B, T, 3d)
+        const uc = ctx.site('short_filter_output', depthwiseConv1d(linear(u, inW, inB), sfW, sfB)); // (B, T, 3d)
         const [x1, x2, v] = tf.split(uc, 3, 2) as [Tensor3D, Tensor3D, Tensor3D]; // (B, T, d) each
         const y = tf.mul(causalLongConv(tf.mul(v, x1) as Tensor3D, filter(T)), x2) as Tensor3D;
         return linear(y, outW, outB);
