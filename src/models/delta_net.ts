@@ -170,83 +170,95 @@ export function deltaRuleChunked(chunk = DEFAULT_CHUNK): DeltaRule {
  */
 export const deltaRuleFused: DeltaRule = (qkv, beta) => {
   const [B, T, H3, Dh] = qkv.shape;
-  const H = H3 / 3, DD = Dh * Dh;
+  const H = H3 / 3;
+  // The loops take two value columns at a time, which V8 runs 1.3–1.5× faster than one. An odd Dh gets one extra
+  // zero row and column: k and v are zero there, so r, S and o stay zero there too.
+  const P = Dh + (Dh % 2), PP = P * P;
   // Offsets into the packed buffers: qkv (B, T, 3H, Dh), β (B, T, H), o (B, T, H, Dh).
   const at = (b: number, t: number, role: number, h: number) => ((b * T + t) * H3 + role * H + h) * Dh;
   const atBeta = (b: number, t: number, h: number) => (b * T + t) * H + h;
   const atO = (b: number, t: number, h: number) => ((b * T + t) * H + h) * Dh;
+  // One head's vectors at one step, float64, zero-padded to P.
+  const q = new Float64Array(P), k = new Float64Array(P), v = new Float64Array(P), ov = new Float64Array(P);
 
   const f = tf.customGrad(((qkvIn: Tensor, betaIn: Tensor) => {
     const x = qkvIn.dataSync() as Float32Array, bt = betaIn.dataSync() as Float32Array;
+    const load = (dst: Float64Array, src: ArrayLike<number>, off: number) => { for (let i = 0; i < Dh; i++) dst[i] = src[off + i]!; };
     const o = new Float32Array(B * T * H * Dh);
-    const rs = new Float64Array(B * H * T * Dh); // r_t of every head and step, for the backward pass
-    const finals = new Float64Array(B * H * DD); // S_T of every head
+    const rs = new Float64Array(B * H * T * P); // r_t of every head and step, for the backward pass
+    const finals = new Float64Array(B * H * PP); // S_T of every head
     for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-      const g = b * H + h, S = finals.subarray(g * DD, (g + 1) * DD); // updated in place, starts at 0
+      const g = b * H + h, S = finals.subarray(g * PP, (g + 1) * PP); // updated in place from S_0 = 0
       for (let t = 0; t < T; t++) {
-        const q0 = at(b, t, 0, h), k0 = at(b, t, 1, h), v0 = at(b, t, 2, h), o0 = atO(b, t, h);
-        const beta_t = bt[atBeta(b, t, h)]!, r = rs.subarray((g * T + t) * Dh, (g * T + t + 1) * Dh);
-        for (let j = 0; j < Dh; j++) r[j] = x[v0 + j]!;
-        for (let i = 0; i < Dh; i++) { // r = v − S_{t−1}ᵀ k
-          const ki = x[k0 + i]!, row = i * Dh;
-          for (let j = 0; j < Dh; j++) r[j]! -= ki * S[row + j]!;
+        load(q, x, at(b, t, 0, h)); load(k, x, at(b, t, 1, h)); load(v, x, at(b, t, 2, h));
+        const beta_t = bt[atBeta(b, t, h)]!, r = rs.subarray((g * T + t) * P, (g * T + t + 1) * P);
+        for (let j = 0; j < P; j += 2) { // r = v − S_{t−1}ᵀ k
+          let r0 = v[j]!, r1 = v[j + 1]!;
+          for (let i = 0, c = j; i < P; i++, c += P) { r0 -= k[i]! * S[c]!; r1 -= k[i]! * S[c + 1]!; }
+          r[j] = r0; r[j + 1] = r1;
         }
-        for (let i = 0; i < Dh; i++) { // S_t = S_{t−1} + k uᵀ with u = β r, and o = S_tᵀ q
-          const ku = x[k0 + i]! * beta_t, qi = x[q0 + i]!, row = i * Dh;
-          for (let j = 0; j < Dh; j++) {
-            const s = S[row + j]! + ku * r[j]!;
-            S[row + j] = s;
-            o[o0 + j]! += qi * s;
+        ov.fill(0);
+        for (let i = 0; i < P; i++) { // S_t = S_{t−1} + k uᵀ with u = β r, and o = S_tᵀ q
+          const ku = k[i]! * beta_t, qi = q[i]!, row = i * P;
+          for (let j = 0; j < P; j += 2) {
+            const s0 = S[row + j]! + ku * r[j]!, s1 = S[row + j + 1]! + ku * r[j + 1]!;
+            S[row + j] = s0; S[row + j + 1] = s1;
+            ov[j]! += qi * s0; ov[j + 1]! += qi * s1;
           }
         }
+        const o0 = atO(b, t, h);
+        for (let j = 0; j < Dh; j++) o[o0 + j] = ov[j]!;
       }
     }
 
     const gradFunc = (dy: Tensor) => {
       const dO = dy.dataSync() as Float32Array;
       const dx = new Float32Array(x.length), dbeta = new Float32Array(bt.length);
-      const S = new Float64Array(DD), dS = new Float64Array(DD), du = new Float64Array(Dh);
+      const S = new Float64Array(PP), dS = new Float64Array(PP);
+      const dov = new Float64Array(P), du = new Float64Array(P), dq = new Float64Array(P), dk = new Float64Array(P);
+      const store = (src: Float64Array, off: number) => { for (let i = 0; i < Dh; i++) dx[off + i] = src[i]!; };
       for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
         const g = b * H + h;
-        S.set(finals.subarray(g * DD, (g + 1) * DD)); // S_T, walked back to S_0 below
+        S.set(finals.subarray(g * PP, (g + 1) * PP)); // S_T, walked back to S_0 below
         dS.fill(0); // ∂L/∂S_t, carried backwards in time
         for (let t = T - 1; t >= 0; t--) {
-          const q0 = at(b, t, 0, h), k0 = at(b, t, 1, h), v0 = at(b, t, 2, h), o0 = atO(b, t, h);
-          const beta_t = bt[atBeta(b, t, h)]!, r = rs.subarray((g * T + t) * Dh, (g * T + t + 1) * Dh);
+          load(q, x, at(b, t, 0, h)); load(k, x, at(b, t, 1, h)); load(dov, dO, atO(b, t, h));
+          const beta_t = bt[atBeta(b, t, h)]!, r = rs.subarray((g * T + t) * P, (g * T + t + 1) * P);
           du.fill(0);
-          for (let i = 0; i < Dh; i++) { // S holds S_t
-            const qi = x[q0 + i]!, ki = x[k0 + i]!, row = i * Dh;
-            let dq = 0, dk = 0;
-            for (let j = 0; j < Dh; j++) {
-              const gj = dO[o0 + j]!;
-              dq += S[row + j]! * gj; // o = S_tᵀ q
-              const d = dS[row + j]! + qi * gj;
-              dS[row + j] = d;
-              du[j]! += ki * d; // S_t = S_{t−1} + k uᵀ
-              dk += d * r[j]!;
+          for (let i = 0; i < P; i++) { // S holds S_t
+            const qi = q[i]!, ki = k[i]!, row = i * P;
+            let dqi = 0, dki = 0;
+            for (let j = 0; j < P; j += 2) {
+              const g0 = dov[j]!, g1 = dov[j + 1]!;
+              dqi += S[row + j]! * g0 + S[row + j + 1]! * g1; // o = S_tᵀ q
+              const d0 = dS[row + j]! + qi * g0, d1 = dS[row + j + 1]! + qi * g1;
+              dS[row + j] = d0; dS[row + j + 1] = d1;
+              du[j]! += ki * d0; du[j + 1]! += ki * d1; // S_t = S_{t−1} + k uᵀ
+              dki += d0 * r[j]! + d1 * r[j + 1]!;
             }
-            dx[q0 + i] = dq;
-            dx[k0 + i] = dk * beta_t; // dS_t u, u = β r
+            dq[i] = dqi;
+            dk[i] = dki * beta_t; // dS_t u, u = β r
           }
           let db = 0;
-          for (let j = 0; j < Dh; j++) { // u = β r
+          for (let j = 0; j < P; j++) { // u = β r
             db += du[j]! * r[j]!;
             du[j]! *= beta_t; // now dr = dv
-            dx[v0 + j] = du[j]!;
           }
           dbeta[atBeta(b, t, h)] = db;
-          if (t === 0) continue; // S_{−1} = 0: nothing flows further back
-          for (let i = 0; i < Dh; i++) { // undo step t, then r = v − S_{t−1}ᵀ k
-            const ki = x[k0 + i]!, ku = ki * beta_t, row = i * Dh;
-            let dk = 0;
-            for (let j = 0; j < Dh; j++) {
-              const sPrev = S[row + j]! - ku * r[j]!;
-              S[row + j] = sPrev;
-              dk += sPrev * du[j]!;
-              dS[row + j]! -= ki * du[j]!;
+          if (t > 0) { // S_{−1} = 0: at t = 0 nothing flows further back
+            for (let i = 0; i < P; i++) { // undo step t, then r = v − S_{t−1}ᵀ k
+              const ki = k[i]!, ku = ki * beta_t, row = i * P;
+              let dki = 0;
+              for (let j = 0; j < P; j += 2) {
+                const p0 = S[row + j]! - ku * r[j]!, p1 = S[row + j + 1]! - ku * r[j + 1]!;
+                S[row + j] = p0; S[row + j + 1] = p1;
+                dki += p0 * du[j]! + p1 * du[j + 1]!;
+                dS[row + j]! -= ki * du[j]!; dS[row + j + 1]! -= ki * du[j + 1]!;
+              }
+              dk[i]! -= dki;
             }
-            dx[k0 + i]! -= dk;
           }
+          store(dq, at(b, t, 0, h)); store(dk, at(b, t, 1, h)); store(du, at(b, t, 2, h));
         }
       }
       return [tf.tensor4d(dx, qkvIn.shape as [number, number, number, number]), tf.tensor3d(dbeta, betaIn.shape as [number, number, number])];

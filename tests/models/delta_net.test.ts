@@ -129,7 +129,7 @@ test('delta rule: every form equals a float64 JS reference (fla delta_rule_recur
 });
 
 test('delta rule: recurrent vs chunked vs fused agree within 1e-5, outputs and gradients (issue 4)', () => {
-  for (const [B, T, H, Dh] of [[2, 37, 2, 8], [3, 5, 1, 6], [1, 16, 2, 4]] as const) {
+  for (const [B, T, H, Dh] of [[2, 37, 2, 8], [3, 5, 1, 5], [1, 16, 2, 4]] as const) {
     const { qkv, beta } = ruleInputs(B, T, H, Dh, 17 + T);
     const w = tf.tensor4d(Float32Array.from(normals(B * T * H * Dh, 3)), [B, T, H, Dh]);
     const run = (form: DeltaRuleForm, chunk?: number) => tf.tidy(() => {
