@@ -226,7 +226,7 @@ export class CodeGraph {
         }
       }
     }
-    const out = { code, packages };
+    const out = Object.freeze({ code: Object.freeze(code), packages: Object.freeze(packages) });
     this.memo.set(memoKey, out);
     return out;
   }

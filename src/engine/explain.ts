@@ -86,6 +86,13 @@ function partialDiff(prev: Recipe, cur: Omit<Recipe, 'inputs'>, pending: string[
   return causes;
 }
 
+function noRecipe(pending: string[], s: Stage): Cause[] {
+  return [
+    { kind: 'code', detail: 'key changed (the previous recipe is no longer in the store, so no finer explanation)' },
+    ...pending.map((n) => ({ kind: 'upstream' as const, detail: `input ${n}: ${s.inputs[n]} will be rebuilt first` })),
+  ];
+}
+
 function objectsPresent(ses: Session, m: Manifest): boolean {
   return manifestFiles(m).every(([, f]) => ses.store.findObject(f.digest) !== undefined);
 }
@@ -95,13 +102,15 @@ export function inspect(ses: Session, stages: readonly Stage[]): StageStatus[] {
   const known = new Map<string, Manifest>(); // outputs each stage will have after `run` (if knowable)
   const out: StageStatus[] = [];
   for (const s of stages) {
-    const prev = ses.ws.get(s.id);
+    const prevEntry = ses.ws.get(s.id);
+    const prevRecipe = prevEntry ? ses.store.readRun(prevEntry.key)?.recipe : undefined;
+    const prev = prevEntry && { ...prevEntry, recipe: prevRecipe };
     const forecastMs = ses.history.forecast(s.id);
     const pending = Object.entries(s.inputs).filter(([, up]) => !known.has(up)).map(([n]) => n);
     if (pending.length) {
       const digests = Object.fromEntries(Object.entries(s.inputs).map(([n, up]) => [n, known.has(up) ? manifestDigest(known.get(up)!) : '']));
       const cur = ses.recipe(s, digests);
-      const causes = prev ? partialDiff(prev.recipe, cur, pending, s) : [{ kind: 'output' as const, detail: 'never built here' }];
+      const causes = prev ? (prev.recipe ? partialDiff(prev.recipe, cur, pending, s) : noRecipe(pending, s)) : [{ kind: 'output' as const, detail: 'never built here' }];
       out.push({ id: s.id, key: null, state: prev ? 'stale' : 'missing', causes, action: 'run?', forecastMs });
       continue;
     }
@@ -124,7 +133,7 @@ export function inspect(ses: Session, stages: readonly Stage[]): StageStatus[] {
     const entry = ses.store.readRun(key);
     const restorable = entry !== undefined && objectsPresent(ses, entry.outputs);
     if (restorable) known.set(s.id, entry.outputs);
-    const causes: Cause[] = prev ? diffRecipes(prev.recipe, recipe) : [{ kind: 'output', detail: 'never built here' }];
+    const causes: Cause[] = prev ? (prev.recipe ? diffRecipes(prev.recipe, recipe) : noRecipe([], s)) : [{ kind: 'output', detail: 'never built here' }];
     if (prev && causes.length === 0) causes.push({ kind: 'code', detail: 'engine version (salt) changed' });
     out.push({ id: s.id, key, state: prev ? 'stale' : 'missing', causes, action: restorable ? 'restore' : 'run', forecastMs });
   }

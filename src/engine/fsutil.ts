@@ -101,3 +101,52 @@ export function listFiles(dir: string, prefix = ''): string[] {
   }
   return out.sort();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Async variants for the per-stage commit path: they run on the libuv thread pool, so the
+// commits (and fsyncs) of concurrent stages overlap instead of blocking the scheduler.
+
+import { open as openP, rename as renameP, rm as rmP, mkdir as mkdirP } from 'node:fs/promises';
+
+/**
+ * temp → write → fsync → rename. No directory fsync: every read of the store re-verifies what it
+ * finds (restores re-hash objects, fresh checks compare stats then content), so a rename lost in
+ * a power cut costs a rebuild, never a wrong result.
+ */
+export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tmpName(target);
+  const fh = await openP(tmp, 'w', 0o644).catch(async (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+    await mkdirP(dirname(target), { recursive: true });
+    return openP(tmp, 'w', 0o644);
+  });
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await renameP(tmp, target);
+  } catch (e) {
+    await rmP(tmp, { force: true });
+    throw e;
+  }
+}
+
+export async function fsyncFileAsync(path: string): Promise<void> {
+  const fh = await openP(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function rmTreeAsync(path: string): Promise<void> {
+  try {
+    await rmP(path, { recursive: true, force: true });
+  } catch {
+    rmTree(path);
+  }
+}

@@ -21,6 +21,20 @@ export const ENGINE_SALT = 'mecheval-engine/1';
  * class instances, bigint), naming the JSON pointer of the offending value.
  */
 export function canonicalJson(value: unknown, pointer = ''): string {
+  if (typeof value === 'object' && value !== null && Object.isFrozen(value)) {
+    // Frozen values cannot change, so their encoding is cached (shared code maps, stage params).
+    const hit = frozenCache.get(value);
+    if (hit !== undefined) return hit;
+    const text = encode(value, pointer);
+    frozenCache.set(value, text);
+    return text;
+  }
+  return encode(value, pointer);
+}
+
+const frozenCache = new WeakMap<object, string>();
+
+function encode(value: unknown, pointer: string): string {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);

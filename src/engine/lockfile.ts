@@ -6,7 +6,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { EngineError } from './errors.ts';
 import { writeFileAtomicSync } from './fsutil.ts';
-import type { Json } from './key.ts';
+import { canonicalJson, type Json } from './key.ts';
 import type { Manifest } from './store.ts';
 
 export interface LockEntry {
@@ -58,6 +58,14 @@ export function updateLockFile(path: string, declared: ReadonlySet<string>, buil
     old = readLockFile(path);
   } catch {
     old = undefined; // a broken lock file is replaced by a correct one
+  }
+  if (old && Object.keys(old.stages).every((id) => declared.has(id))) {
+    // The common no-op case: every built entry is already there, identical. Skip serialising.
+    const same = [...built].every(([id, e]) => {
+      const o = old!.stages[id];
+      return o !== undefined && o.key === e.key && canonicalJson(o.outputs) === canonicalJson(e.outputs) && canonicalJson(o.params) === canonicalJson(e.params);
+    });
+    if (same) return false;
   }
   const stages: Record<string, LockEntry> = {};
   for (const [id, e] of Object.entries(old?.stages ?? {})) if (declared.has(id)) stages[id] = e;

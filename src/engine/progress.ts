@@ -57,6 +57,7 @@ interface Live {
   firstStep?: number;
   lastPrintedPct: number;
   lastPrintedAt: number;
+  announce?: NodeJS.Timeout;
 }
 
 export interface ConsoleReporterOptions {
@@ -113,8 +114,14 @@ export function consoleReporter(opts: ConsoleReporterOptions = {}): Reporter {
       if (tty) timer = setInterval(draw, 100).unref();
     },
     stageStart(id, what, forecastMs) {
-      live.set(id, { id, started: Date.now(), step: 0, total: 0, info: what === 'restore' ? 'restoring' : '', lastPrintedPct: -1, lastPrintedAt: 0 });
-      if (!tty && !opts.json && what === 'run') err.write(`▶ ${id}${forecastMs !== undefined ? ` (≈ ${fmtMs(forecastMs)})` : ''}\n`);
+      const l: Live = { id, started: Date.now(), step: 0, total: 0, info: what === 'restore' ? 'restoring' : '', lastPrintedPct: -1, lastPrintedAt: 0 };
+      live.set(id, l);
+      // Plain mode announces a stage only once it has run for a second: a thousand quick stages
+      // should not print two thousand lines.
+      if (!tty && !opts.json && what === 'run') {
+        l.announce = setTimeout(() => err.write(`▶ ${id} running${forecastMs !== undefined ? ` (≈ ${fmtMs(forecastMs)})` : ''}\n`), 1000);
+        l.announce.unref();
+      }
     },
     progress(id, step, total, info) {
       const l = live.get(id);
@@ -139,6 +146,7 @@ export function consoleReporter(opts: ConsoleReporterOptions = {}): Reporter {
       if (opts.verbose) above(`  [${id}] ${line}`);
     },
     stageEnd(o) {
+      clearTimeout(live.get(o.stage)?.announce);
       live.delete(o.stage);
       if (opts.json) {
         out.write(`${JSON.stringify({ stage: o.stage, key: o.key, action: o.action, ms: Math.round(o.ms) })}\n`);

@@ -13,7 +13,7 @@
  */
 import { join } from 'node:path';
 import { EngineError, isEngineError } from './errors.ts';
-import { rmTree } from './fsutil.ts';
+import { rmTreeAsync } from './fsutil.ts';
 import type { Recipe } from './key.ts';
 import { manifestDigest, manifestFiles, type Manifest } from './store.ts';
 import type { Session } from './session.ts';
@@ -66,8 +66,8 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
       }
       if (bad.length === 0) {
         try {
-          const stats = ses.ws.materialize(ses.store, id, entry.outputs);
-          ses.ws.set(id, { key, recipe, outputs: entry.outputs, stats, at: new Date().toISOString() });
+          const stats = await ses.ws.materialize(ses.store, id, entry.outputs);
+          ses.ws.set(id, { key, outputs: entry.outputs, stats, at: new Date().toISOString() });
           return done('restored', entry.outputs);
         } catch (e) {
           reporter.warn(`restoring ${id} failed (${(e as Error).message}); running it`);
@@ -85,7 +85,7 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
   } catch {
     return done('cancelled');
   }
-  const tmp = ses.store.makeTmp(id);
+  const tmp = await ses.store.makeTmp(id);
   const outDir = join(tmp, 'out');
   const scratchDir = ses.scratchDir(id, key);
   const started = performance.now();
@@ -101,11 +101,11 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
     if (deps.signal.aborted) return done('cancelled');
     const ms = performance.now() - started;
     const outputs = await ses.store.ingest(id, outDir, stage.outputs);
-    ses.store.writeRun({ v: 1, key, stage: id, recipe, outputs, ms: Math.round(ms), at: new Date().toISOString() });
-    const stats = ses.ws.materialize(ses.store, id, outputs);
-    ses.ws.set(id, { key, recipe, outputs, stats, at: new Date().toISOString() });
+    await ses.store.writeRun({ v: 1, key, stage: id, recipe, outputs, ms: Math.round(ms), at: new Date().toISOString() });
+    const stats = await ses.ws.materialize(ses.store, id, outputs);
+    ses.ws.set(id, { key, outputs, stats, at: new Date().toISOString() });
     ses.history.recordDuration(id, ms);
-    rmTree(scratchDir);
+    await rmTreeAsync(scratchDir);
     const change = !prev ? 'new' : manifestDigest(prev.outputs) === manifestDigest(outputs) ? 'recomputedSame' : 'recomputedDiff';
     return done('ran', outputs, { change });
   } catch (e) {
@@ -114,6 +114,6 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
     return done('failed', undefined, { error: isEngineError(e) ? e : new EngineError({ code: 'stage_failed', message: `stage '${id}' failed: ${(e as Error).message}`, fields: { stage: id } }, { cause: e }) });
   } finally {
     grant.release();
-    rmTree(tmp);
+    await rmTreeAsync(tmp);
   }
 }

@@ -70,12 +70,19 @@ export class Session {
     this.history = new History(this.cacheDir);
   }
 
+  private absMemo = new Map<string, string>();
+  private relMemo = new Map<string, string>();
+
   abs(p: string): string {
-    return isAbsolute(p) ? p : resolve(this.root, p);
+    let a = this.absMemo.get(p);
+    if (a === undefined) this.absMemo.set(p, (a = isAbsolute(p) ? p : resolve(this.root, p)));
+    return a;
   }
 
   rel(p: string): string {
-    return toRel(this.root, this.abs(p));
+    let r = this.relMemo.get(p);
+    if (r === undefined) this.relMemo.set(p, (r = toRel(this.root, this.abs(p))));
+    return r;
   }
 
   /** Evaluate every stage's env facts (each distinct function once). A failing probe fails the build. */

@@ -10,12 +10,13 @@
  * never reaches that point, so nothing of it is ever a result. Reads check existence, and restores
  * re-hash every object: a corrupt object is reported, evicted and rebuilt.
  */
-import { mkdirSync, existsSync, renameSync, rmSync, chmodSync, readFileSync, statSync, readdirSync, unlinkSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, existsSync, rmSync, chmodSync, readFileSync, statSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { hashFile, algorithmOf, type Hash, type HashAlgorithm } from './hash.ts';
 import { digestJson, type Recipe } from './key.ts';
 import { EngineError } from './errors.ts';
-import { writeFileAtomicSync, fsyncFile, fsyncDir, listFiles, rmTree } from './fsutil.ts';
+import { writeFileAtomic, fsyncFileAsync, listFiles, rmTree } from './fsutil.ts';
+import { stat as statP, chmod as chmodP, rename as renameP, unlink as unlinkP, mkdir as mkdirP, mkdtemp as mkdtempP } from 'node:fs/promises';
 
 export interface FileOut {
   digest: string;
@@ -98,8 +99,9 @@ export class Store {
     return undefined;
   }
 
-  writeRun(e: RunEntry): void {
-    writeFileAtomicSync(this.runPath(e.key), JSON.stringify(e));
+  /** Written last, after every object is in place (the commit point of a run). */
+  async writeRun(e: RunEntry): Promise<void> {
+    await writeFileAtomic(this.runPath(e.key), JSON.stringify(e));
   }
 
   deleteRun(key: string): void {
@@ -107,9 +109,12 @@ export class Store {
   }
 
   /** A fresh private directory under tmp/ (same filesystem as objects/, so renames are atomic). */
-  makeTmp(label: string): string {
-    mkdirSync(this.tmpDir, { recursive: true });
-    return mkdtempSync(join(this.tmpDir, `${label.replace(/[^A-Za-z0-9]+/g, '_').slice(0, 40)}-`));
+  async makeTmp(label: string): Promise<string> {
+    if (!this.madeDirs.has(this.tmpDir)) {
+      mkdirSync(this.tmpDir, { recursive: true });
+      this.madeDirs.add(this.tmpDir);
+    }
+    return mkdtempP(join(this.tmpDir, `${label.replace(/[^A-Za-z0-9]+/g, '_').slice(0, 40)}-`));
   }
 
   /** Remove leftovers of dead runs. Only call while holding the store lock. */
@@ -155,19 +160,24 @@ export class Store {
     return manifest;
   }
 
+  private madeDirs = new Set<string>();
+
   private async putFile(src: string): Promise<FileOut> {
     const digest = await hashFile(src, this.algorithm);
-    const size = statSync(src).size;
+    const size = (await statP(src)).size;
     const dest = this.objectPath(digest);
     if (existsSync(dest)) {
-      unlinkSync(src);
+      await unlinkP(src);
       return { digest, size };
     }
-    fsyncFile(src);
-    chmodSync(src, 0o444);
-    mkdirSync(dirname(dest), { recursive: true });
-    renameSync(src, dest);
-    fsyncDir(dirname(dest));
+    await fsyncFileAsync(src);
+    await chmodP(src, 0o444);
+    const dir = dirname(dest);
+    if (!this.madeDirs.has(dir)) {
+      await mkdirP(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
+    await renameP(src, dest);
     return { digest, size };
   }
 

@@ -9,20 +9,20 @@
  *   stats alone, and `explain` can diff the old recipe against the new one.
  * History keeps durations (forecasts) and the keys of the last runs (gc roots).
  */
-import { readFileSync, existsSync, mkdirSync, copyFileSync, chmodSync, renameSync, constants, appendFileSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync, constants, appendFileSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { writeFileAtomicSync, rmTree } from './fsutil.ts';
+import { writeFileAtomicSync, rmTree, rmTreeAsync } from './fsutil.ts';
+import { mkdir as mkdirP, copyFile as copyFileP, chmod as chmodP, rename as renameP } from 'node:fs/promises';
 import { hashFileSync } from './hash.ts';
-import type { Recipe } from './key.ts';
 import { manifestFiles, type Manifest, type Store } from './store.ts';
 import { EngineError } from './errors.ts';
 
 export type StatTriple = [size: number, mtimeNs: string, ino: string];
 
+/** What artifacts/<id>/ holds. The recipe behind `key` is in the run cache (explain reads it there). */
 export interface WorkspaceEntry {
   key: string;
-  recipe: Recipe;
   outputs: Manifest;
   stats: Record<string, StatTriple>;
   at: string;
@@ -34,6 +34,7 @@ export class Workspace {
   private entries: Record<string, WorkspaceEntry> = {};
   private dirty = false;
   readonly indexFile: string;
+  private madeDirs = new Set<string>();
 
   constructor(readonly dir: string) {
     this.indexFile = join(dir, WORKSPACE_INDEX);
@@ -45,8 +46,11 @@ export class Workspace {
     }
   }
 
+  private dirs = new Map<string, string>();
   stageDir(id: string): string {
-    return join(this.dir, ...id.split('/'));
+    let d = this.dirs.get(id);
+    if (d === undefined) this.dirs.set(id, (d = join(this.dir, ...id.split('/'))));
+    return d;
   }
 
   get(id: string): WorkspaceEntry | undefined {
@@ -105,27 +109,36 @@ export class Workspace {
    * Replace artifacts/<id>/ with read-only copies (reflinks where the filesystem supports them)
    * of the manifest's objects. Built beside the target and swapped in by rename.
    */
-  materialize(store: Store, id: string, outputs: Manifest): Record<string, StatTriple> {
+  async materialize(store: Store, id: string, outputs: Manifest): Promise<Record<string, StatTriple>> {
     const target = this.stageDir(id);
-    mkdirSync(dirname(target), { recursive: true });
-    const tmp = join(dirname(target), `.tmp-${randomBytes(6).toString('hex')}`);
-    mkdirSync(tmp, { recursive: true });
+    const parent = dirname(target);
+    if (!this.madeDirs.has(parent)) {
+      await mkdirP(parent, { recursive: true });
+      this.madeDirs.add(parent);
+    }
+    const tmp = join(parent, `.tmp-${randomBytes(6).toString('hex')}`);
+    await mkdirP(tmp);
     try {
       for (const [rel, f] of manifestFiles(outputs)) {
         const src = store.findObject(f.digest);
         if (!src) throw new EngineError({ code: 'corrupt_object', message: `object ${f.digest} for ${id}/${rel} vanished from the store`, fields: { stage: id, file: rel } });
         const dest = join(tmp, rel);
-        mkdirSync(dirname(dest), { recursive: true });
-        copyFileSync(src, dest, constants.COPYFILE_FICLONE);
-        chmodSync(dest, 0o444);
+        if (rel.includes('/')) await mkdirP(dirname(dest), { recursive: true });
+        await copyFileP(src, dest, constants.COPYFILE_FICLONE);
+        await chmodP(dest, 0o444);
       }
-      for (const name of Object.keys(outputs)) if (outputs[name]!.type === 'dir') mkdirSync(join(tmp, name), { recursive: true });
-      const old = `${tmp}.old`;
-      if (existsSync(target)) renameSync(target, old);
-      renameSync(tmp, target);
-      rmTree(old);
+      for (const name of Object.keys(outputs)) if (outputs[name]!.type === 'dir') await mkdirP(join(tmp, name), { recursive: true });
+      let old: string | undefined;
+      try {
+        await renameP(target, `${tmp}.old`);
+        old = `${tmp}.old`;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      await renameP(tmp, target);
+      if (old) await rmTreeAsync(old);
     } catch (e) {
-      rmTree(tmp);
+      await rmTreeAsync(tmp);
       throw e;
     }
     const stats: Record<string, StatTriple> = {};
@@ -168,10 +181,17 @@ export class History {
   forecast(id: string): number | undefined {
     const own = this.durations[id];
     if (own !== undefined) return own;
-    const fam = family(id);
-    const xs = Object.entries(this.durations).filter(([k]) => family(k) === fam).map(([, v]) => v);
-    return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
+    if (!this.families) {
+      const acc = new Map<string, [number, number]>();
+      for (const [k, v] of Object.entries(this.durations)) {
+        const a = acc.get(family(k)) ?? [0, 0];
+        acc.set(family(k), [a[0] + v, a[1] + 1]);
+      }
+      this.families = new Map([...acc].map(([k, [sum, n]]) => [k, sum / n]));
+    }
+    return this.families.get(family(id));
   }
+  private families: Map<string, number> | undefined;
 
   /** Append the keys a run left in the workspace (gc keeps the last N of these). */
   recordRun(keys: Record<string, string>): void {
