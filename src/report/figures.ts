@@ -148,7 +148,8 @@ export function attribHeatmap(b: BestRun, kind: 'ar' | 'atr'): FigureSpec {
 
 // ---- mechanism bars (ATR, and Mamba without conv) ----
 
-function probeBars(id: string, title: string, caption: string, runs: { label: string; run: RunResult }[], xTitle: string): FigureSpec {
+function probeBars(id: string, title: string, caption: string, runs: { label: string; run: RunResult }[], xTitle: string, noRuns: string): FigureSpec {
+  if (!runs.length) return absent(id, title, noRuns);
   const values = runs.flatMap(({ label, run }) => {
     const m = mechanismOf(run);
     if (!m || !m.analysed) return [];
@@ -201,7 +202,7 @@ export function atrMechanismFigure(results: StudyResults): FigureSpec {
   const runs = heatmapRuns(results, 'atr').map((b) => ({ label: `${mixerName(b.best.mixer)} d${b.best.d_model}`, run: b.run }));
   return probeBars('fig-atr-mechanism', 'ATR mechanisms: Attrib at the last layer\'s block input (key corrupted)',
     'Per architecture (most accurate intervened run): Attrib of restoring the clean key at the key, value and query positions; ' +
-    'value ≥ 0.5 = induction, query/key = direct retrieval. Dashed line: the 0.5 threshold.', runs, 'architecture');
+    'value ≥ 0.5 = induction, query/key = direct retrieval. Dashed line: the 0.5 threshold.', runs, 'architecture', 'no intervened 2-layer ATR runs in this study');
 }
 
 // ---- Mamba d_conv ablation (AR), conv-internal patching, Mamba without conv on ATR ----
@@ -272,9 +273,9 @@ export function convInternalFigure(results: StudyResults): FigureSpec {
 export function atrNoConvFigure(results: StudyResults): FigureSpec {
   const g = dConvAblation(results, 'atr');
   const runs = g.map((b) => ({ label: `d_conv ${effectiveDConv(b.best)}`, run: b.run }));
-  if (!runs.length) return absent('fig-atr-mamba-dconv', 'Mamba without conv on ATR', 'no Mamba ATR runs with two or more d_conv values');
   return probeBars('fig-atr-mamba-dconv', 'Mamba without conv on ATR: Attrib at the last layer\'s block input vs d_conv',
-    `Mamba d${g[0]!.best.d_model} on ${g[0]!.best.task}, best over learning rate per d_conv; value ≥ 0.5 = induction. Dashed line: 0.5.`, runs, 'd_conv');
+    g.length ? `Mamba d${g[0]!.best.d_model} on ${g[0]!.best.task}, best over learning rate per d_conv; value ≥ 0.5 = induction. Dashed line: 0.5.` : '',
+    runs, 'd_conv', 'no Mamba ATR runs with two or more d_conv values');
 }
 
 // ---- training curves ----
@@ -292,16 +293,19 @@ export function trainingCurvesFigures(results: StudyResults): FigureSpec[] {
     const loss = runs.flatMap((r) => r.train.metrics.map((m) => ({ run: runLabel(r), step: m.step, loss: Math.max(m.loss, 1e-6) })));
     const dev = runs.flatMap((r) => r.train.metrics.filter((m) => typeof m.dev_accuracy === 'number').map((m) => ({ run: runLabel(r), step: m.step, acc: m.dev_accuracy! * 100 })));
     const color = { field: 'run', type: 'nominal', title: 'run', sort: runs.map(runLabel), scale: { scheme: runs.length > 10 ? 'tableau20' : 'tableau10' }, legend: { columns: 1, labelLimit: 400 } };
-    const panel = (values: unknown[], y: Spec, t: string) => ({ title: t, width: 300, height: 200, data: { values }, mark: { type: 'line', strokeWidth: 1.5 },
-      encoding: { x: { field: 'step', type: 'quantitative', title: 'step' }, y, color } });
+    const maxStep = Math.max(...runs.flatMap((r) => r.train.metrics.map((m) => m.step)));
+    // Both panels share the step axis; dev accuracy is logged rarely, so its points are marked.
+    const panel = (values: unknown[], y: Spec, t: string, point: boolean) => ({ title: t, width: 300, height: 200, data: { values },
+      mark: { type: 'line', strokeWidth: 1.5, ...(point ? { point: { size: 18 } } : {}) },
+      encoding: { x: { field: 'step', type: 'quantitative', title: 'step', scale: { domain: [0, maxStep] } }, y, color } });
     return {
       id, title, omitted: null, stages: stagesOf(runs, ['train']),
       caption: `Training loss (cross-entropy at the answer, log scale) and dev accuracy vs step, one line per run of ${task} in group ${group}.`,
       spec: top({
         title,
         hconcat: [
-          panel(loss, { field: 'loss', type: 'quantitative', title: 'loss', scale: { type: 'log' } }, 'loss'),
-          ...(dev.length ? [panel(dev, { field: 'acc', type: 'quantitative', title: 'dev accuracy (%)', scale: { domain: [0, 100] } }, 'dev accuracy')] : []),
+          panel(loss, { field: 'loss', type: 'quantitative', title: 'loss', scale: { type: 'log' } }, 'loss', false),
+          ...(dev.length ? [panel(dev, { field: 'acc', type: 'quantitative', title: 'dev accuracy (%)', scale: { domain: [0, 100] } }, 'dev accuracy', true)] : []),
         ],
       }),
     };

@@ -66,7 +66,7 @@ test('markdown: tables carry the numbers, and provenance (ids + short keys) foll
   for (const s of r.stages) if (!s.id.startsWith('dataset') && s.id !== 'aggregate') assert.ok(md.includes(`\`${s.id}\` \`${s.key.slice(0, 12)}\``), s.id);
   // Figures without data are omitted with a line, not drawn.
   assert.match(md, /\*Figure omitted: H3 \(AR\): not analysed .*no Attrib values to plot/);
-  assert.match(md, /\*Figure omitted: Mamba without conv on ATR: no Mamba ATR runs with two or more d_conv values\.\*/);
+  assert.match(md, /\*Figure omitted: Mamba without conv on ATR: Attrib at the last layer's block input vs d_conv: no Mamba ATR runs with two or more d_conv values\.\*/);
 });
 
 test('markdown and HTML are byte-identical for the same results', async () => {
