@@ -47,14 +47,17 @@ export function causalAttentionRows(q: Tensor2D, k: Tensor2D, v: Tensor2D, T: nu
   const sizes: number[] = [];
   for (let s = 0; s < S; s += g) sizes.push(Math.min(g, S - s) * T);
   const masks = new Map<number, Tensor2D>();
-  const qs = sizes.length > 1 ? tf.split(q, sizes) : [q];
-  const ks = sizes.length > 1 ? tf.split(k, sizes) : [k];
-  const vs = sizes.length > 1 ? tf.split(v, sizes) : [v];
+  // Fewer, larger ops (each tfjs op costs tens of µs on wasm): scale q once, transpose k once and split the columns.
+  const qScaled = tf.mul(q, scale) as Tensor2D;
+  const kT = tf.transpose(k) as Tensor2D; // (Dh, S·T)
+  const qs = sizes.length > 1 ? tf.split(qScaled, sizes, 0) : [qScaled];
+  const kTs = sizes.length > 1 ? tf.split(kT, sizes, 1) : [kT];
+  const vs = sizes.length > 1 ? tf.split(v, sizes, 0) : [v];
   const outs = qs.map((qi, i) => {
     const n = sizes[i]!;
     let mask = masks.get(n);
     if (!mask) { mask = packedCausalMask(n / T, T); masks.set(n, mask); }
-    const scores = tf.add(tf.mul(matmul(qi as Tensor2D, tf.transpose(ks[i]!) as Tensor2D), scale), mask); // (n, n)
+    const scores = tf.add(matmul(qi as Tensor2D, kTs[i] as Tensor2D), mask); // (n, n)
     return matmul(tf.softmax(scores) as Tensor2D, vs[i] as Tensor2D); // (n, Dh)
   });
   return (outs.length > 1 ? tf.concat(outs, 0) : outs[0]!) as Tensor2D;
