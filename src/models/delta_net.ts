@@ -22,8 +22,8 @@
  * costs tens of µs (tfjs-backends.md §2), and the delta rule is nothing but small per-head products, so both TF forms
  * spend their time in batched-matmul slow paths and op overhead. CPU time of the rule alone, forward + backward, wasm,
  * B = 32, d = 64, H = 2 (measured on a shared 2-core machine, so only the ratios mean much):
- *   T = 37   fused 43 ms   recurrent 81–95 ms   chunked C = 8 104 ms, C = 16 98 ms
- *   T = 11   fused 13 ms   recurrent 18–26 ms   chunked C = 16 (a single chunk) 12–17 ms
+ *   T = 37   fused 34–37 ms   recurrent 80–147 ms   chunked C = 8 82–104 ms, C = 16 98–107 ms
+ *   T = 11   fused 10–11 ms   recurrent 18–34 ms    chunked C = 16 (a single chunk) 11–13 ms, C = 8 22–33 ms
  *
  * Patch sites (all (B, T, d)): q_conv, k_conv, v_conv = the outputs of fla's q/k/v_conv1d modules, i.e. AFTER the
  * SiLU that fla's ShortConvolution applies itself (architectures.md §9.3 "post-conv q, k, v"), before the head split
@@ -49,7 +49,7 @@ const NORM_EPS = 1e-5;
  */
 export const DEFAULT_CHUNK = 8;
 
-/** The form the mixer runs unless told otherwise: the fastest on wasm at every T measured (module note). */
+/** The form the mixer runs unless told otherwise: the fastest on wasm at T = 37, level with one chunk at T = 11. */
 export const DEFAULT_FORM: 'recurrent' | 'chunked' | 'fused' = 'fused';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -63,8 +63,8 @@ export type DeltaRule = (qkv: Tensor4D, beta: Tensor3D) => Tensor4D;
 export const deltaRuleRecurrent: DeltaRule = (qkv, beta) => {
   const [B, T, H3, Dh] = qkv.shape;
   const H = H3 / 3, G = B * H;
-  // (B, T·3, H·Dh) → (T·3, B, H·Dh): time and role outermost, so each step's q, k, v are contiguous rows. (Rank 3:
-  // wasm runs rank ≥ 5 transposes and slices far slower.)
+  // (B, T·3, H·Dh) → (T·3, B, H·Dh): time and role outermost, so each step's q, k, v are contiguous rows. Rank 3 on
+  // purpose: wasm runs rank-5/6 transposes far slower (see deltaRuleChunked).
   const rows = tf.unstack(tf.transpose(qkv.reshape([B, 3 * T, H * Dh]), [1, 0, 2]).reshape([3 * T, G, 1, Dh]));
   const betas = tf.unstack(tf.transpose(beta, [1, 0, 2]).reshape([T, G, 1, 1])); // T × (G, 1, 1)
   let S: Tensor3D | null = null; // (G, Dh, Dh): rows index the key, columns the value
@@ -118,8 +118,8 @@ export function deltaRuleChunked(chunk = DEFAULT_CHUNK): DeltaRule {
     const C = Math.min(chunk, T);
     const n = Math.ceil(T / C), Tp = n * C;
     const padT = <R extends Tensor>(x: R): R => (Tp > T ? tf.pad(x, [[0, 0], [0, Tp - T], ...x.shape.slice(2).map(() => [0, 0] as [number, number])]) : x) as R;
-    // Batch order (b, chunk, h) throughout. wasm runs slices and transposes of rank ≥ 5 two orders of magnitude slower
-    // (measured), so every reshuffle below stays at rank ≤ 4.
+    // Batch order (b, chunk, h) throughout. Every reshuffle stays at rank ≤ 4: on wasm, rank-5/6 transposes and slices
+    // of these ~80K-element tensors took 20–190 ms each (measured), rank ≤ 4 ones well under 1 ms.
     const x = tf.transpose(padT(qkv).reshape([B * n, C, 3 * H, Dh]), [0, 2, 1, 3]).reshape([B * n, 3, H * C * Dh]); // (Bn, 3, H·C·Dh)
     const part = (i: number) => tf.slice(x, [0, i, 0], [B * n, 1, H * C * Dh]).reshape([n * G, C, Dh]) as Tensor3D;
     const Q = part(0), K = part(1), V = part(2); // (nG, C, Dh)
