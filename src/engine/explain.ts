@@ -103,8 +103,13 @@ export function inspect(ses: Session, stages: readonly Stage[]): StageStatus[] {
   const out: StageStatus[] = [];
   for (const s of stages) {
     const prevEntry = ses.ws.get(s.id);
-    const prevRecipe = prevEntry ? ses.store.readRun(prevEntry.key)?.recipe : undefined;
-    const prev = prevEntry && { ...prevEntry, recipe: prevRecipe };
+    // The previous recipe lives in the run cache; read it only when something needs explaining.
+    const prev = prevEntry && {
+      ...prevEntry,
+      get recipe(): Recipe | undefined {
+        return ses.store.readRun(prevEntry.key)?.recipe;
+      },
+    };
     const forecastMs = ses.history.forecast(s.id);
     const pending = Object.entries(s.inputs).filter(([, up]) => !known.has(up)).map(([n]) => n);
     if (pending.length) {

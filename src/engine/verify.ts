@@ -28,22 +28,29 @@ export interface VerifyItem {
 
 export function verifyKeys(ses: Session, stages: readonly Stage[], lock: LockFileData): VerifyItem[] {
   const out: VerifyItem[] = [];
+  const stale = new Set<string>();
+  const push = (item: VerifyItem): void => {
+    if (!item.ok) stale.add(item.id);
+    out.push(item);
+  };
   for (const s of stages) {
     const locked = lock.stages[s.id];
+    const staleUp = [...new Set(Object.values(s.inputs))].filter((up) => stale.has(up));
     const missingUp = Object.values(s.inputs).filter((up) => !lock.stages[up]);
     if (missingUp.length) {
-      out.push({ id: s.id, ok: false, expected: locked?.key ?? null, actual: null, causes: missingUp.map((u) => ({ kind: 'upstream', detail: `${u} is not in the lock file` })) });
+      push({ id: s.id, ok: false, expected: locked?.key ?? null, actual: null, causes: missingUp.map((u) => ({ kind: 'upstream', detail: `${u} is not in the lock file` })) });
       continue;
     }
     const digests = Object.fromEntries(Object.entries(s.inputs).map(([n, up]) => [n, digestJson(lock.stages[up]!.outputs)]));
     const recipe = ses.recipe(s, digests);
     const key = ses.key(recipe);
     if (!locked) {
-      out.push({ id: s.id, ok: false, expected: null, actual: key, causes: [{ kind: 'output', detail: 'not in the lock file' }] });
+      push({ id: s.id, ok: false, expected: null, actual: key, causes: [{ kind: 'output', detail: 'not in the lock file' }] });
       continue;
     }
     if (locked.key === key) {
-      out.push({ id: s.id, ok: true, expected: key, actual: key, causes: [] });
+      // Its own recipe matches, but a stale upstream will produce new outputs when rebuilt.
+      push({ id: s.id, ok: staleUp.length === 0, expected: key, actual: key, causes: staleUp.map((u) => ({ kind: 'upstream' as const, detail: `${u} is stale, so its outputs (this stage's input) will change` })) });
       continue;
     }
     const entry = ses.store.readRun(locked.key);
@@ -53,7 +60,7 @@ export function verifyKeys(ses: Session, stages: readonly Stage[], lock: LockFil
       causes = diffJson(locked.params, s.params as never).map((d) => ({ kind: 'params' as const, detail: d }));
       if (!causes.length) causes.push({ kind: 'code', detail: 'key differs: code, env or an upstream output changed (the locked recipe is not in this store, so no finer explanation)' });
     }
-    out.push({ id: s.id, ok: false, expected: locked.key, actual: key, causes });
+    push({ id: s.id, ok: false, expected: locked.key, actual: key, causes });
   }
   return out;
 }

@@ -31,7 +31,7 @@ export async function verifyCommand(ctx: Ctx): Promise<number> {
       line(ctx.out, `stale    ${s.id}`);
       for (const c of s.causes) line(ctx.out, `           ${c.kind}: ${c.detail}`);
     }
-    line(ctx.out, `${items.length - stale.length} of ${items.length} stage keys match ${relative(process.cwd(), lockPath) || lockPath}`);
+    line(ctx.out, `${items.length - stale.length} of ${items.length} stages up to date with ${relative(process.cwd(), lockPath) || lockPath}`);
   }
   if (ctx.options.rerun.length) {
     const ids = await selectTargets(p, []);
