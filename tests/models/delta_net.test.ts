@@ -251,3 +251,14 @@ test('delta_net sites q_conv, k_conv, v_conv: recorded (B, T, d); an identity pa
   }
   b.params.dispose();
 });
+
+test('delta rule, chunked C=8: still within 1e-5 of float64 in the Neumann worst case (repeated keys, β ≈ 1)', () => {
+  const [B, T, H, Dh] = [1, 37, 1, 4];
+  const { qkv, beta } = ruleInputs(B, T, H, Dh, 23);
+  for (let t = 0; t < T; t++) qkv.set(qkv.subarray(Dh, 2 * Dh), (t * 3 + 1) * Dh); // every key = the first key
+  beta.fill(0.999);
+  const want = deltaRuleRef(qkv, beta, B, T, H, Dh);
+  const got = tf.tidy(() => deltaRule('chunked', 8)(tf.tensor4d(Float32Array.from(qkv), [B, T, 3 * H, Dh]), tf.tensor3d(Float32Array.from(beta), [B, T, H])).dataSync());
+  const e = relErr(got, want);
+  assert.ok(e < 1e-5, `chunked C=8, repeated keys: ${e}`);
+});
