@@ -6,6 +6,13 @@
  */
 import type { ResolvedModelConfig } from './config.ts';
 
+/**
+ * State-dict keys that are persistent buffers in PyTorch (state-dict.md §7): Hyena's `filter_fn.pos_emb.t` and
+ * `filter_fn.modulation.deltas`. Their mixers keep them in the ParamStore (so checkpoints carry them) but read them
+ * off the tape, so they are never trained; they are not parameters in PyTorch's count.
+ */
+export const BUFFER_KEY = /\.pos_emb\.t$|\.modulation\.deltas$/;
+
 export interface Counts {
   params: number;
   buffers: number;

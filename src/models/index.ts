@@ -8,5 +8,5 @@ export {
   CHECKPOINT_FILE, saveCheckpoint, loadCheckpoint, loadStateDict, readCheckpointConfig, stateDict, stateDictEntries,
   type StateDictEntry,
 } from './checkpoint.ts';
-export { modelCounts, blockCounts, mixerCounts, type Counts } from './count.ts';
+export { modelCounts, blockCounts, mixerCounts, BUFFER_KEY, type Counts } from './count.ts';
 export type { Mixer, MixerFactory } from './mixer.ts';

@@ -18,6 +18,7 @@ import { ParamStore } from './params.ts';
 import { mambaBlock, transformerBlock, type Block } from './block.ts';
 import { blockKind, mixerFactory } from './mixers.ts';
 import type { Hooks } from './sites.ts';
+import { BUFFER_KEY } from './count.ts';
 
 export interface ForwardArgs {
   /** Token ids, row-major (B, T). */
@@ -92,9 +93,14 @@ export class LanguageModel {
     return linear(h, this.wte); // (n, d) · Eᵀ → (n, V)
   }
 
-  /** Number of trainable parameters (the tied E counted once, as PyTorch's `parameters()`). */
+  /**
+   * Number of parameters as PyTorch's `sum(p.numel() for p in model.parameters())` counts them: the tied E once,
+   * BaseConv's frozen z included, persistent buffers (Hyena's t and deltas, kept in the store) excluded.
+   */
   paramCount(): number {
-    return this.params.count();
+    let n = 0;
+    for (const [name, v] of this.params.vars) if (!BUFFER_KEY.test(name)) n += v.size;
+    return n;
   }
 
   dispose(): void {

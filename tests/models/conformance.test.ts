@@ -12,7 +12,7 @@ import { LanguageModel } from '../../src/models/lm.ts';
 import { registeredMixers, MIXER_KINDS } from '../../src/models/mixers.ts';
 import { resolveModelConfig, type MixerKind, type ModelConfig } from '../../src/models/config.ts';
 import { stateDictEntries } from '../../src/models/checkpoint.ts';
-import { modelCounts } from '../../src/models/count.ts';
+import { BUFFER_KEY, modelCounts } from '../../src/models/count.ts';
 import type { Patch, SiteName } from '../../src/models/sites.ts';
 import { probe, PROBE_B, PROBE_T, type ProbeResult } from './lm-probe.ts';
 import { useBackend } from './harness.ts';
@@ -164,11 +164,12 @@ for (const mixer of registeredMixers()) {
       for (const v of lm.params.vars.values()) inStore += v.size;
       const keys = stateDictEntries(lm);
       assert.equal(keys.length, want.keys, `${keys.length} state-dict keys, the formula says ${want.keys}`);
-      // The store holds the parameters and the persistent buffers (Hyena's pos_emb.t, modulation.deltas): both are
-      // state-dict keys. Aliases (lm_head.weight, Hyena's .3/.5.freq) are not in the store, so they are not counted.
-      const buffers = keys.filter((k) => /\.pos_emb\.t$|\.modulation\.deltas$/.test(k.name)).reduce((a, k) => a + k.shape.reduce((x, y) => x * y, 1), 0);
+      // The store holds the parameters and the persistent buffers (both are state-dict keys); aliases
+      // (lm_head.weight, Hyena's .3/.5.freq) are not in the store.
+      const buffers = keys.filter((k) => BUFFER_KEY.test(k.name)).reduce((a, k) => a + k.shape.reduce((x, y) => x * y, 1), 0);
       assert.equal(buffers, want.buffers, 'buffer elements');
-      assert.equal(inStore - buffers, want.params, `parameters: ${inStore - buffers}, the formula says ${want.params}`);
+      assert.equal(inStore, want.params + want.buffers, `store holds ${inStore} values, the formulas say ${want.params} + ${want.buffers}`);
+      assert.equal(lm.paramCount(), want.params, `paramCount ${lm.paramCount()}, the formula says ${want.params}`);
       lm.dispose();
     }
   });
