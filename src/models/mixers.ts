@@ -10,6 +10,7 @@ import { baseConv } from './base_conv.ts';
 import { based } from './based.ts';
 import { deltaNet } from './delta_net.ts';
 import { h3 } from './h3.ts';
+import { mamba } from './mamba.ts';
 import { hyena } from './hyena.ts';
 
 export const MIXER_KINDS: readonly MixerKind[] = ['attention', 'base_conv', 'based', 'mamba', 'delta_net', 'h3', 'hyena'];
@@ -18,6 +19,7 @@ const REGISTRY: Partial<Record<MixerKind, MixerFactory>> = {
   attention,
   base_conv: baseConv,
   based,
+  mamba,
   delta_net: deltaNet,
   h3,
   hyena,
