@@ -29,6 +29,8 @@ export interface FigureSpec {
   omitted: string | null;
   /** One line on what is plotted. */
   caption: string;
+  /** Small enough to sit beside its neighbours (the per-architecture heatmaps). */
+  compact?: boolean;
   stages: StageRef[];
 }
 
@@ -106,11 +108,16 @@ export function heatmapRuns(results: StudyResults, kind: 'ar' | 'atr'): BestRun[
   return [...pick.values()].sort(byMixer);
 }
 
+/** The mechanism call in words, and the probe numbers it was made from (null when not analysed). */
 export function mechanismTitle(run: RunResult): string {
   const m = mechanismOf(run);
   if (!m) return 'not intervened';
   if (!m.analysed) return `not analysed (p̄_orig − p̄_corr = ${num(m.evidence.gap, 3)} ≤ 0.01)`;
-  return `${m.call.replace('_', ' ')}${m.internal ? ` + ${m.internal.replace(/_/g, ' ')}` : ''} (value ${num(m.evidence.value)}, query ${num(m.evidence.query)}, key ${num(m.evidence.key)})`;
+  return `${m.call.replace('_', ' ')}${m.internal ? ` + ${m.internal.replace(/_/g, ' ')}` : ''}`;
+}
+function probeNumbers(run: RunResult): string {
+  const m = mechanismOf(run);
+  return m && m.analysed ? `probe L${m.probe.layer} block_input: value ${num(m.evidence.value)} · query ${num(m.evidence.query)} · key ${num(m.evidence.key)}` : '';
 }
 
 export function attribHeatmap(b: BestRun, kind: 'ar' | 'atr'): FigureSpec {
@@ -128,18 +135,18 @@ export function attribHeatmap(b: BestRun, kind: 'ar' | 'atr'): FigureSpec {
   const positions = (POSITION_NAMES as readonly string[]).filter((p) => rows.some((r) => r.position === p));
   const values = rows.map((r) => ({ row: rowLabel(r.layer, r.site), position: r.position, attrib: r.attrib, label: num(r.attrib) }));
   return {
-    id, title, omitted: null, stages: stagesOf([run], ['train', 'intervene']),
+    id, title, omitted: null, stages: stagesOf([run], ['train', 'intervene']), compact: true,
     caption: `Attrib of patching the clean activation at (layer, site) × position, key corrupted; ${runLabel(run)}, accuracy ${num(b.best.accuracy * 100, 1)} % (${run.id}).`,
     spec: top({
-      title: { text: title, subtitle: `${runLabel(run)} · ${run.task}` },
+      title: { text: title, subtitle: [probeNumbers(run), `${runLabel(run)} · ${run.task}`] },
       data: { values },
-      width: Math.max(240, 56 * positions.length), height: Math.max(80, 22 * yOrder.length),
+      width: Math.max(200, 52 * positions.length), height: Math.max(66, 22 * yOrder.length),
       encoding: {
         x: { field: 'position', type: 'nominal', sort: positions, title: 'patched position', axis: { labelAngle: 0 } },
-        y: { field: 'row', type: 'nominal', sort: yOrder, title: 'layer · site' },
+        y: { field: 'row', type: 'nominal', sort: yOrder, title: null },
       },
       layer: [
-        { mark: 'rect', encoding: { color: { field: 'attrib', type: 'quantitative', title: 'Attrib', scale: { domain: [-1, 1], scheme: 'blueorange', clamp: true } } } },
+        { mark: 'rect', encoding: { color: { field: 'attrib', type: 'quantitative', title: 'Attrib', scale: { domain: [-1, 1], scheme: 'blueorange', clamp: true }, legend: { gradientLength: 60, tickCount: 3 } } } },
         { mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'label' }, color: { condition: { test: 'abs(datum.attrib) > 0.6', value: 'white' }, value: '#222' } } },
       ],
     }),

@@ -37,6 +37,9 @@ td.num, th.num { text-align: right; }
 td.wrap { white-space: normal; min-width: 16ch; }
 figure { margin: 1.2rem 0 .2rem; }
 figure svg { max-width: 100%; height: auto; display: block; }
+.fig-grid { display: flex; flex-wrap: wrap; gap: 0 28px; align-items: flex-start; }
+.fig-grid figure { flex: 0 0 auto; max-width: 100%; }
+figure > p.prov, figure > details.prov { margin-bottom: .4rem; }
 figcaption { color: var(--muted); font-size: 13px; margin-top: .3rem; max-width: 90ch; }
 p.omitted { font-style: italic; color: var(--muted); }
 p.prov { font-size: 12px; color: var(--muted); margin: .3rem 0 1.2rem; line-height: 1.7; }
@@ -73,6 +76,9 @@ export function provenanceHtml(stages: readonly StageRef[], source?: string): st
   return `<details class="prov"><summary>${esc(summary)}</summary><p class="prov">${list}</p></details>`;
 }
 
+/** Widest a compact figure is shown (two side by side in the 1072 px text column). */
+export const COMPACT_MAX_PX = 520;
+
 /** Provenance lists longer than this fold into a <details> element. */
 export const PROVENANCE_INLINE = 12;
 
@@ -87,7 +93,11 @@ export function tableHtml(t: TableBlock): string {
 async function figureHtml(f: FigureSpec): Promise<string> {
   if (!f.spec) return `<p class="omitted" id="${esc(f.id)}">Figure omitted: ${esc(f.title)}: ${esc(f.omitted ?? '')}.</p>`;
   const svg = await renderSvg(f.spec, f.id);
-  return `<figure id="${esc(f.id)}">\n${svg}\n<figcaption>${esc(f.caption)}</figcaption>\n</figure>\n${provenanceHtml(f.stages)}`;
+  // A compact figure is as wide as its chart (at most COMPACT_MAX_PX, the SVG scales down), so that its caption
+  // wraps under it and two fit side by side.
+  const w = f.compact ? Number(svg.match(/^<svg[^>]*\swidth="(\d+(?:\.\d+)?)"/)?.[1] ?? NaN) : NaN;
+  const style = Number.isFinite(w) ? ` style="width: ${Math.min(Math.round(w), COMPACT_MAX_PX)}px"` : '';
+  return `<figure id="${esc(f.id)}"${f.compact ? ` class="compact"${style}` : ''}>\n${svg}\n<figcaption>${esc(f.caption)}</figcaption>\n${provenanceHtml(f.stages)}\n</figure>`;
 }
 
 async function blockHtml(b: Block): Promise<string> {
@@ -119,7 +129,17 @@ export async function renderHtml(results: StudyResults): Promise<string> {
   for (const s of doc.sections) {
     parts.push(`<section id="${esc(s.id)}"><h2>${esc(s.title)}</h2>`);
     if (s.paper) parts.push(`<blockquote class="paper">Paper: ${esc(s.paper)}</blockquote>`);
-    for (const b of s.blocks) parts.push(await blockHtml(b));
+    // Consecutive compact figures (the per-architecture heatmaps) share a wrapping grid.
+    let grid: string[] | null = null;
+    for (const b of s.blocks) {
+      const compact = b.kind === 'figure' && !!b.figure.spec && !!b.figure.compact;
+      if (compact) (grid ??= []).push(await blockHtml(b));
+      else {
+        if (grid) { parts.push(`<div class="fig-grid">\n${grid.join('\n')}\n</div>`); grid = null; }
+        parts.push(await blockHtml(b));
+      }
+    }
+    if (grid) parts.push(`<div class="fig-grid">\n${grid.join('\n')}\n</div>`);
     parts.push('</section>');
   }
   return `<!DOCTYPE html>

@@ -86,7 +86,7 @@ test('HTML: self-contained (no URL but the SVG namespaces, no script), one <svg>
   assert.ok(!/<(link|img|iframe|object|embed)\b/i.test(html));
   assert.ok(!/\ssrc=/i.test(html));
   assert.equal(count(html, '<svg'), FIXTURE_FIGURES.length);
-  for (const id of FIXTURE_FIGURES) assert.match(html, new RegExp(`<figure id="${id}">\\n<svg`), id);
+  for (const id of FIXTURE_FIGURES) assert.match(html, new RegExp(`<figure id="${id}"[^>]*>\\n<svg`), id);
   for (const id of FIXTURE_OMITTED) assert.match(html, new RegExp(`<p class="omitted" id="${id}">Figure omitted: `), id);
   assert.match(html, /<span class="badge s-reproduced">F1 · reproduced<\/span>/);
   assert.match(html, /<span class="badge s-not-run">F3 · not run<\/span>/);
@@ -98,7 +98,10 @@ test('HTML: ids are unique across the page, and every SVG reference points at an
   assert.equal(new Set(ids).size, ids.length, 'duplicate ids');
   for (const m of html.matchAll(/url\(#([^)]+)\)/g)) assert.ok(ids.includes(m[1]!), m[1]);
   for (const fig of FIXTURE_FIGURES) {
-    const svg = html.slice(html.indexOf(`<figure id="${fig}">`), html.indexOf('</figure>', html.indexOf(`<figure id="${fig}">`)));
+    const at = html.indexOf(`<figure id="${fig}"`);
+    assert.ok(at >= 0, fig);
+    const svg = html.slice(at, html.indexOf('</figure>', at));
+    assert.ok(svg.includes('<svg'), fig);
     for (const m of svg.matchAll(/url\(#([^)]+)\)/g)) assert.ok(m[1]!.startsWith(`${fig}-`), `${fig}: ${m[1]}`);
   }
 });
@@ -110,7 +113,7 @@ test('HTML: provenance lists stage ids with short keys and the full key in a tit
     assert.ok(html.includes(`<code>${s.id}</code> <code class="key" title="${s.key}">${s.key.slice(0, 12)}</code>`), s.id);
   }
   // Every table and drawn figure is directly followed by its provenance (inline, or folded when long).
-  const followers = [...html.matchAll(/(?:<\/table><\/div>|<\/figure>)\n(<p class="prov">|<details class="prov">)?/g)];
+  const followers = [...html.matchAll(/(?:<\/table><\/div>|<\/figcaption>)\n(<p class="prov">|<details class="prov">)?/g)];
   assert.equal(followers.length, count(html, '<table>') + FIXTURE_FIGURES.length);
   for (const m of followers) assert.ok(m[1], `no provenance after …${html.slice(m.index! - 80, m.index! + 20)}`);
   // The every-run table lists more than PROVENANCE_INLINE stages: folded, with the stage counts in the summary.
