@@ -45,6 +45,33 @@ for (const mixer of registeredMixers()) {
   });
 }
 
+test('tinylang variants (state-dict.md §6.1): NoPE drops the position table; d_conv = k resizes the short convs', () => {
+  const keysOf = (cfg: Partial<Fixture['config']> & { mixer: MixerKind; d_conv?: number }) => {
+    const lm = new LanguageModel({ ...fixture.config, ...cfg });
+    const out = stateDictEntries(lm).map((e) => [e.name, e.shape] as [string, number[]]);
+    lm.dispose();
+    return out;
+  };
+  const d = fixture.config.d_model;
+  const withShapes = (mixer: string, change: (name: string, shape: number[]) => number[] | null) =>
+    fixture.keys[mixer]!.flatMap(([n, s]) => { const t = change(n, s); return t ? [[n, t] as [string, number[]]] : []; });
+  // ar_32_nope: key 1 (position_embeddings) is absent, nothing else changes.
+  for (const mixer of registeredMixers()) {
+    assert.deepEqual(keysOf({ mixer, pos_emb: false }), withShapes(mixer, (n, s) => (n.includes('position_embeddings') ? null : s)), mixer);
+  }
+  // mamba d_conv ∈ {1, 2, 3}: conv1d.weight [2d, 1, k]; d_conv = 0 (MambaWithoutConv) keeps conv1d with width 4.
+  for (const k of [0, 1, 2, 3]) {
+    assert.deepEqual(keysOf({ mixer: 'mamba', d_conv: k }), withShapes('mamba', (n, s) => (n.endsWith('conv1d.weight') ? [2 * d, 1, k === 0 ? 4 : k] : s)), `mamba d_conv=${k}`);
+  }
+  // based (ar_32_based_ablation2) d_conv = k: layer 0's conv.conv.weight is [d, 1, k].
+  assert.deepEqual(keysOf({ mixer: 'based', d_conv: 2 }), withShapes('based', (n, s) => (n.endsWith('conv.conv.weight') ? [d, 1, 2] : s)));
+  // base_conv d_conv = k: both layers become the short-conv form.
+  const bc = keysOf({ mixer: 'base_conv', d_conv: 2 });
+  const short = fixture.keys.base_conv!.filter(([n]) => n.startsWith('backbone.layers.0.sequence_mixer.'));
+  assert.deepEqual(bc.filter(([n]) => n.startsWith('backbone.layers.1.sequence_mixer.')),
+    short.map(([n, s]) => [n.replace('layers.0', 'layers.1'), n.endsWith('conv.conv.weight') ? [d, 1, 2] : s]));
+});
+
 test('the file: sorted safetensors, F32, lm_head.weight a copy of the embedding, config metadata with the required fields', () => {
   const lm = new LanguageModel({ mixer: 'attention', d_model: 8, n_layers: 2, vocab_size: 13, n_positions: 10, pos_emb: true });
   const path = join(dir, 'attn.safetensors');

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { tf } from '../../src/models/tf.ts';
 import { LanguageModel } from '../../src/models/lm.ts';
 import { registeredMixers } from '../../src/models/mixers.ts';
+import type { ModelConfig } from '../../src/models/config.ts';
 import { saveCheckpoint, stateDictEntries } from '../../src/models/checkpoint.ts';
 import { useBackend } from './harness.ts';
 
@@ -24,14 +25,21 @@ const PYTHON = '/usr/bin/python3';
 const torchMissing = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0;
 const skip = torchMissing ? `PyTorch is not installed (${PYTHON} -c 'import torch' fails; apt-get install python3-torch)` : false;
 
-test('every registered mixer: strict load into the PyTorch module tree, same key order, same hidden states (< 1e-4)', { skip }, () => {
+test('every registered mixer (and the tinylang ablation variants): strict load into the PyTorch module tree, same key order, same hidden states (< 1e-4)', { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'mecheval-torch-'));
   try {
     const B = 2, T = 9, V = 37;
     const jobs: { path: string; ids: number[][]; hidden: number[] }[] = [];
     const keys = new Map<string, string[]>();
-    for (const mixer of registeredMixers()) {
-      const lm = new LanguageModel({ mixer, d_model: 16, n_layers: 2, vocab_size: V, n_positions: 24, pos_emb: true, seed: 2 });
+    const variants: Partial<ModelConfig>[] = [
+      { mixer: 'mamba', d_conv: 0 }, { mixer: 'mamba', d_conv: 1 }, { mixer: 'mamba', d_conv: 2 }, // ar_32_mamba_ablation
+      { mixer: 'based', d_conv: 1 }, { mixer: 'base_conv', d_conv: 2 }, { mixer: 'based', n_layers: 3 }, // based ablations, 3L
+      { mixer: 'attention', n_heads: 2, pos_emb: false }, { mixer: 'delta_net', delta_heads: 1, n_layers: 1 },
+    ];
+    const configs = [...registeredMixers().map((mixer) => ({ mixer })), ...variants.filter((v) => registeredMixers().includes(v.mixer!))];
+    for (const [i, variant] of configs.entries()) {
+      const lm = new LanguageModel({ mixer: 'attention', d_model: 16, n_layers: 2, vocab_size: V, n_positions: 24, pos_emb: true, seed: 2, ...variant });
+      const mixer = `${lm.cfg.mixer}#${i}`;
       // Off the init (so a loader that keeps its own init cannot agree), but gently: trained-model-like magnitudes.
       for (const [name, v] of lm.params.vars) {
         if (/\.pos_emb\.[zt]$|\.modulation\.deltas$/.test(name)) continue; // fixed features / buffers stay as built
@@ -56,7 +64,7 @@ test('every registered mixer: strict load into the PyTorch module tree, same key
       if (JSON.stringify(res.keys) !== JSON.stringify(keys.get(res.path))) failures.push(`${res.mixer}: PyTorch key order differs from ours`);
       if (!(res.max_diff! < 1e-4)) failures.push(`${res.mixer}: PyTorch hidden states differ by ${res.max_diff} (max |h| ${res.max_abs})`);
     }
-    for (const res of results) console.log(`${res.mixer}: strict load ${res.loaded ? "ok" : "FAILED"}, max |Δh| ${res.max_diff?.toExponential(2)} (max |h| ${res.max_abs?.toFixed(2)})`);
+    for (const res of results) console.log(`${res.path.split('/').pop()}: strict load ${res.loaded ? "ok" : "FAILED"}, max |Δh| ${res.max_diff?.toExponential(2)} (max |h| ${res.max_abs?.toFixed(2)})`);
     assert.deepEqual(failures, []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
