@@ -111,7 +111,7 @@ export const causalLongConv: (x: Tensor3D, h: Tensor2D) => Tensor3D = tf.customG
  * PyTorch's causal depthwise Conv1d(groups=C, padding=K−1)[..., :T] — ops.causalConv1d's semantics, weight [C, 1, K]
  * with the last tap on the current step, bias [C] — on the kernel above: at B=32, T=37, C=192, K=3 forward + backward
  * ≈ 7 ms on wasm against ≈ 16 ms for the K shifted slices of ops.causalConv1d, whose tap gradients each reduce over
- * (B, T). The result is the same (bit for bit in the forward pass on wasm and cpu).
+ * (B, T). The result is the same up to float rounding (bit for bit on wasm, where both sum the taps in order).
  */
 export function depthwiseConv1d(x: Tensor3D, weight: Tensor, bias?: Tensor | null): Tensor3D {
   const [C, one, K] = weight.shape as [number, number, number];
