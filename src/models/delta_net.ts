@@ -50,7 +50,7 @@ const NORM_EPS = 1e-5;
 export const DEFAULT_CHUNK = 8;
 
 /** The form the mixer runs unless told otherwise: the fastest on wasm at T = 37, level with one chunk at T = 11. */
-export const DEFAULT_FORM: 'recurrent' | 'chunked' | 'fused' = 'fused';
+export const DEFAULT_FORM: DeltaRuleForm = 'fused';
 
 // ---------------------------------------------------------------------------------------------------------------
 // The delta rule, three ways. Every form takes the heads packed as the mixer makes them, qkv (B, T, 3H, Dh) with
@@ -156,6 +156,102 @@ export function deltaRuleChunked(chunk = DEFAULT_CHUNK): DeltaRule {
 }
 
 /**
+ * Sizes of one fused call. The loops take two value columns at a time, which V8 runs 1.3–1.5× faster than one, so
+ * an odd Dh is padded to P = Dh + 1 with a zero row and column: k and v are zero there, so r, S and o stay zero too.
+ */
+interface Dims { B: number; T: number; H: number; Dh: number; P: number }
+
+/** Copy one head's Dh-vector at `off` into a float64 buffer of length P (the padding stays 0). */
+function load(dst: Float64Array, src: Float32Array, off: number, Dh: number): void {
+  for (let i = 0; i < Dh; i++) dst[i] = src[off + i]!;
+}
+
+/** Forward over packed x (B, T, 3H, Dh) and β (B, T, H): fills o (B, T, H, Dh), every r_t, and every head's S_T. */
+function fusedForward(d: Dims, x: Float32Array, bt: Float32Array, o: Float32Array, rs: Float64Array, finals: Float64Array): void {
+  const { B, T, H, Dh, P } = d, PP = P * P;
+  const q = new Float64Array(P), k = new Float64Array(P), v = new Float64Array(P), ov = new Float64Array(P);
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+    const g = b * H + h, S = finals.subarray(g * PP, (g + 1) * PP); // updated in place from S_0 = 0
+    for (let t = 0; t < T; t++) {
+      const row3 = (b * T + t) * 3 * H;
+      load(q, x, (row3 + h) * Dh, Dh); load(k, x, (row3 + H + h) * Dh, Dh); load(v, x, (row3 + 2 * H + h) * Dh, Dh);
+      const beta_t = bt[(b * T + t) * H + h]!, r0 = (g * T + t) * P;
+      for (let j = 0; j < P; j += 2) { // r = v − S_{t−1}ᵀ k
+        let a0 = v[j]!, a1 = v[j + 1]!;
+        for (let i = 0, c = j; i < P; i++, c += P) { a0 -= k[i]! * S[c]!; a1 -= k[i]! * S[c + 1]!; }
+        rs[r0 + j] = a0; rs[r0 + j + 1] = a1;
+      }
+      ov.fill(0);
+      for (let i = 0; i < P; i++) { // S_t = S_{t−1} + k uᵀ with u = β r, and o = S_tᵀ q
+        const ku = k[i]! * beta_t, qi = q[i]!, row = i * P;
+        for (let j = 0; j < P; j += 2) {
+          const s0 = S[row + j]! + ku * rs[r0 + j]!, s1 = S[row + j + 1]! + ku * rs[r0 + j + 1]!;
+          S[row + j] = s0; S[row + j + 1] = s1;
+          ov[j]! += qi * s0; ov[j + 1]! += qi * s1;
+        }
+      }
+      const o0 = ((b * T + t) * H + h) * Dh;
+      for (let j = 0; j < Dh; j++) o[o0 + j] = ov[j]!;
+    }
+  }
+}
+
+/** Backward of fusedForward: from dO (B, T, H, Dh) fills dx (B, T, 3H, Dh) and dβ (B, T, H). */
+function fusedBackward(d: Dims, x: Float32Array, bt: Float32Array, dO: Float32Array, rs: Float64Array, finals: Float64Array,
+  dx: Float32Array, dbeta: Float32Array): void {
+  const { B, T, H, Dh, P } = d, PP = P * P;
+  const q = new Float64Array(P), k = new Float64Array(P), dov = new Float64Array(P);
+  const du = new Float64Array(P), dq = new Float64Array(P), dk = new Float64Array(P);
+  const S = new Float64Array(PP), dS = new Float64Array(PP);
+  const store = (src: Float64Array, off: number) => { for (let i = 0; i < Dh; i++) dx[off + i] = src[i]!; };
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+    const g = b * H + h;
+    S.set(finals.subarray(g * PP, (g + 1) * PP)); // S_T, walked back to S_0 below
+    dS.fill(0); // ∂L/∂S_t, carried backwards in time
+    for (let t = T - 1; t >= 0; t--) {
+      const row3 = (b * T + t) * 3 * H, o0 = ((b * T + t) * H + h) * Dh;
+      load(q, x, (row3 + h) * Dh, Dh); load(k, x, (row3 + H + h) * Dh, Dh); load(dov, dO, o0, Dh);
+      const beta_t = bt[(b * T + t) * H + h]!, r0 = (g * T + t) * P;
+      du.fill(0);
+      for (let i = 0; i < P; i++) { // S holds S_t
+        const qi = q[i]!, ki = k[i]!, row = i * P;
+        let dqi = 0, dki = 0;
+        for (let j = 0; j < P; j += 2) {
+          const g0 = dov[j]!, g1 = dov[j + 1]!;
+          dqi += S[row + j]! * g0 + S[row + j + 1]! * g1; // o = S_tᵀ q
+          const d0 = dS[row + j]! + qi * g0, d1 = dS[row + j + 1]! + qi * g1;
+          dS[row + j] = d0; dS[row + j + 1] = d1;
+          du[j]! += ki * d0; du[j + 1]! += ki * d1; // S_t = S_{t−1} + k uᵀ
+          dki += d0 * rs[r0 + j]! + d1 * rs[r0 + j + 1]!;
+        }
+        dq[i] = dqi;
+        dk[i] = dki * beta_t; // dS_t u, u = β r
+      }
+      let db = 0;
+      for (let j = 0; j < P; j++) { // u = β r
+        db += du[j]! * rs[r0 + j]!;
+        du[j]! *= beta_t; // now dr = dv
+      }
+      dbeta[(b * T + t) * H + h] = db;
+      if (t > 0) { // S_{−1} = 0: at t = 0 nothing flows further back
+        for (let i = 0; i < P; i++) { // undo step t, then r = v − S_{t−1}ᵀ k
+          const ki = k[i]!, ku = ki * beta_t, row = i * P;
+          let dki = 0;
+          for (let j = 0; j < P; j += 2) {
+            const p0 = S[row + j]! - ku * rs[r0 + j]!, p1 = S[row + j + 1]! - ku * rs[r0 + j + 1]!;
+            S[row + j] = p0; S[row + j + 1] = p1;
+            dki += p0 * du[j]! + p1 * du[j + 1]!;
+            dS[row + j]! -= ki * du[j]!; dS[row + j + 1]! -= ki * du[j + 1]!;
+          }
+          dk[i]! -= dki;
+        }
+      }
+      store(dq, (row3 + h) * Dh); store(dk, (row3 + H + h) * Dh); store(du, (row3 + 2 * H + h) * Dh);
+    }
+  }
+}
+
+/**
  * The recurrent form as one fused op: forward and backward are plain JS loops, one (batch row, head) at a time with
  * its Dh×Dh state in float64. Why: on wasm every TF op costs tens of µs and a batched product with batch > 1 runs a
  * scalar loop (tfjs-backends.md §2), and the delta rule is nothing but small per-head products, so the TF forms spend
@@ -170,100 +266,19 @@ export function deltaRuleChunked(chunk = DEFAULT_CHUNK): DeltaRule {
  */
 export const deltaRuleFused: DeltaRule = (qkv, beta) => {
   const [B, T, H3, Dh] = qkv.shape;
-  const H = H3 / 3;
-  // The loops take two value columns at a time, which V8 runs 1.3–1.5× faster than one. An odd Dh gets one extra
-  // zero row and column: k and v are zero there, so r, S and o stay zero there too.
-  const P = Dh + (Dh % 2), PP = P * P;
-  // Offsets into the packed buffers: qkv (B, T, 3H, Dh), β (B, T, H), o (B, T, H, Dh).
-  const at = (b: number, t: number, role: number, h: number) => ((b * T + t) * H3 + role * H + h) * Dh;
-  const atBeta = (b: number, t: number, h: number) => (b * T + t) * H + h;
-  const atO = (b: number, t: number, h: number) => ((b * T + t) * H + h) * Dh;
-  // One head's vectors at one step, float64, zero-padded to P.
-  const q = new Float64Array(P), k = new Float64Array(P), v = new Float64Array(P), ov = new Float64Array(P);
-
+  const d: Dims = { B, T, H: H3 / 3, Dh, P: Dh + (Dh % 2) };
   const f = tf.customGrad(((qkvIn: Tensor, betaIn: Tensor) => {
     const x = qkvIn.dataSync() as Float32Array, bt = betaIn.dataSync() as Float32Array;
-    const load = (dst: Float64Array, src: ArrayLike<number>, off: number) => { for (let i = 0; i < Dh; i++) dst[i] = src[off + i]!; };
-    const o = new Float32Array(B * T * H * Dh);
-    const rs = new Float64Array(B * H * T * P); // r_t of every head and step, for the backward pass
-    const finals = new Float64Array(B * H * PP); // S_T of every head
-    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-      const g = b * H + h, S = finals.subarray(g * PP, (g + 1) * PP); // updated in place from S_0 = 0
-      for (let t = 0; t < T; t++) {
-        load(q, x, at(b, t, 0, h)); load(k, x, at(b, t, 1, h)); load(v, x, at(b, t, 2, h));
-        const beta_t = bt[atBeta(b, t, h)]!, r = rs.subarray((g * T + t) * P, (g * T + t + 1) * P);
-        for (let j = 0; j < P; j += 2) { // r = v − S_{t−1}ᵀ k
-          let r0 = v[j]!, r1 = v[j + 1]!;
-          for (let i = 0, c = j; i < P; i++, c += P) { r0 -= k[i]! * S[c]!; r1 -= k[i]! * S[c + 1]!; }
-          r[j] = r0; r[j + 1] = r1;
-        }
-        ov.fill(0);
-        for (let i = 0; i < P; i++) { // S_t = S_{t−1} + k uᵀ with u = β r, and o = S_tᵀ q
-          const ku = k[i]! * beta_t, qi = q[i]!, row = i * P;
-          for (let j = 0; j < P; j += 2) {
-            const s0 = S[row + j]! + ku * r[j]!, s1 = S[row + j + 1]! + ku * r[j + 1]!;
-            S[row + j] = s0; S[row + j + 1] = s1;
-            ov[j]! += qi * s0; ov[j + 1]! += qi * s1;
-          }
-        }
-        const o0 = atO(b, t, h);
-        for (let j = 0; j < Dh; j++) o[o0 + j] = ov[j]!;
-      }
-    }
-
+    const o = new Float32Array(B * T * d.H * Dh);
+    const rs = new Float64Array(B * d.H * T * d.P); // r_t of every head and step, for the backward pass
+    const finals = new Float64Array(B * d.H * d.P * d.P); // S_T of every head
+    fusedForward(d, x, bt, o, rs, finals);
     const gradFunc = (dy: Tensor) => {
-      const dO = dy.dataSync() as Float32Array;
       const dx = new Float32Array(x.length), dbeta = new Float32Array(bt.length);
-      const S = new Float64Array(PP), dS = new Float64Array(PP);
-      const dov = new Float64Array(P), du = new Float64Array(P), dq = new Float64Array(P), dk = new Float64Array(P);
-      const store = (src: Float64Array, off: number) => { for (let i = 0; i < Dh; i++) dx[off + i] = src[i]!; };
-      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-        const g = b * H + h;
-        S.set(finals.subarray(g * PP, (g + 1) * PP)); // S_T, walked back to S_0 below
-        dS.fill(0); // ∂L/∂S_t, carried backwards in time
-        for (let t = T - 1; t >= 0; t--) {
-          load(q, x, at(b, t, 0, h)); load(k, x, at(b, t, 1, h)); load(dov, dO, atO(b, t, h));
-          const beta_t = bt[atBeta(b, t, h)]!, r = rs.subarray((g * T + t) * P, (g * T + t + 1) * P);
-          du.fill(0);
-          for (let i = 0; i < P; i++) { // S holds S_t
-            const qi = q[i]!, ki = k[i]!, row = i * P;
-            let dqi = 0, dki = 0;
-            for (let j = 0; j < P; j += 2) {
-              const g0 = dov[j]!, g1 = dov[j + 1]!;
-              dqi += S[row + j]! * g0 + S[row + j + 1]! * g1; // o = S_tᵀ q
-              const d0 = dS[row + j]! + qi * g0, d1 = dS[row + j + 1]! + qi * g1;
-              dS[row + j] = d0; dS[row + j + 1] = d1;
-              du[j]! += ki * d0; du[j + 1]! += ki * d1; // S_t = S_{t−1} + k uᵀ
-              dki += d0 * r[j]! + d1 * r[j + 1]!;
-            }
-            dq[i] = dqi;
-            dk[i] = dki * beta_t; // dS_t u, u = β r
-          }
-          let db = 0;
-          for (let j = 0; j < P; j++) { // u = β r
-            db += du[j]! * r[j]!;
-            du[j]! *= beta_t; // now dr = dv
-          }
-          dbeta[atBeta(b, t, h)] = db;
-          if (t > 0) { // S_{−1} = 0: at t = 0 nothing flows further back
-            for (let i = 0; i < P; i++) { // undo step t, then r = v − S_{t−1}ᵀ k
-              const ki = k[i]!, ku = ki * beta_t, row = i * P;
-              let dki = 0;
-              for (let j = 0; j < P; j += 2) {
-                const p0 = S[row + j]! - ku * r[j]!, p1 = S[row + j + 1]! - ku * r[j + 1]!;
-                S[row + j] = p0; S[row + j + 1] = p1;
-                dki += p0 * du[j]! + p1 * du[j + 1]!;
-                dS[row + j]! -= ki * du[j]!; dS[row + j + 1]! -= ki * du[j + 1]!;
-              }
-              dk[i]! -= dki;
-            }
-          }
-          store(dq, at(b, t, 0, h)); store(dk, at(b, t, 1, h)); store(du, at(b, t, 2, h));
-        }
-      }
-      return [tf.tensor4d(dx, qkvIn.shape as [number, number, number, number]), tf.tensor3d(dbeta, betaIn.shape as [number, number, number])];
+      fusedBackward(d, x, bt, dy.dataSync() as Float32Array, rs, finals, dx, dbeta);
+      return [tf.tensor(dx, qkvIn.shape), tf.tensor(dbeta, betaIn.shape)];
     };
-    return { value: tf.tensor4d(o, [B, T, H, Dh]), gradFunc };
+    return { value: tf.tensor4d(o, [B, T, d.H, Dh]), gradFunc };
   }) as unknown as CustomGradFn);
   return f(qkv, beta) as Tensor4D;
 };
