@@ -10,15 +10,16 @@
  * 2-D product runs on XNNPACK at ~25 GFLOP/s. So the B·H sequences are packed `g` at a time into one 2-D product
  * (g·T, Dh)·(Dh, g·T) with a block-diagonal causal mask: g× more multiply-adds, but on the fast path, and far fewer
  * ops than one product per sequence. Entries of other sequences get −10000 like future tokens, whose exp underflows
- * to exactly 0 in float32, so the result (and its gradient) equals per-sequence attention. Measured at B=32, d=64,
- * forward + backward of the attention core on wasm: T=37 batched 17.9 ms, per-sequence 23 ms, packed g·T≈150
- * 12.7 ms; T=11 g=1 31 ms vs g·T=88 3.4 ms. Packing to g·T ≈ PACK_ROWS rows is the fastest at every T measured.
+ * to exactly 0 in float32, so the result (and its gradient) equals per-sequence attention. Measured at B=32, d=64
+ * on wasm (one thread, a shared 2-core machine, so ±30% noise), forward + backward of the attention core: T=37
+ * batched 17.9 ms, per-sequence 23 ms, packed g·T≈150 12.7 ms; T=11 per-sequence 31 ms, packed g·T=88 3.4 ms,
+ * batched about the same as packed. In whole training steps g = 2…8 measured alike; g = 1 and g = B were slower.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
 import { linear, matmul } from './ops.ts';
 import type { MixerFactory } from './mixer.ts';
 
-/** Target rows per packed score matrix (g·T); 80–150 were equally fast on wasm, beyond ~170 the wasted work wins. */
+/** Target rows per packed score matrix (g·T): 80–150 measured alike on wasm; beyond ~300 the wasted work wins. */
 const PACK_ROWS = 128;
 
 /** Block-diagonal causal mask for `g` sequences of length T: (g·T, g·T), 0 where query i may see key j. */
