@@ -11,9 +11,10 @@
  * kernels, but its forward kernel (XNNPACK) is there, and every gradient of a correlation is again a correlation,
  * so the backward pass reuses the forward kernel. Exactly causal: x[t] never enters an output before t, bit for bit
  * (an FFT or DFT product leaks ~1e-7 into earlier positions). Measured on wasm, one thread, B=32, T=37, C=64, forward +
- * backward (busy 2-core machine, CPU time): this ≈ 13 ms, a Toeplitz batchMatMul ≈ 15 ms, ops.causalLongConv
- * (T shifted slices) ≈ 30–110 ms. H3's shift kernel (a cross-correlation of two length-N = 1024 sequences at T lags)
- * takes ≈ 12 ms this way against ≈ 35 ms as an explicit Hankel product.
+ * backward (busy 2-core machine, CPU time): this ≈ 9 ms (13 ms before cutting the kernel into fast widths, below), a
+ * Toeplitz batchMatMul ≈ 15 ms, a float32 JS double loop ≈ 17 ms, ops.causalLongConv (T shifted slices) ≈ 30–110 ms.
+ * H3's shift kernel (a cross-correlation of two length-N = 1024 sequences at T lags) takes ≈ 12 ms this way against
+ * ≈ 35 ms as an explicit Hankel product.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
 
