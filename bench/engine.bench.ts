@@ -19,17 +19,29 @@ import { rmTree } from '../src/engine/fsutil.ts';
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const N = Number(process.env.BENCH_STAGES ?? 1000);
 
-function timeProcess(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): { s: number; code: number | null; out: string } {
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const cpuTimes: number[] = [];
+
+/** Wall time of a whole process; CPU time (user+sys, from /usr/bin/time) goes to `cpuTimes`. */
+function timeProcess(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): { s: number; cpu: number | undefined; code: number | null; out: string } {
+  const [c, a] = TIME ? [TIME, ['-f', '@@cpu %U %S', cmd, ...args]] : [cmd, args];
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { cwd, env: { ...process.env, CI: 'true', ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(c, a, { cwd, env: { ...process.env, CI: 'true', ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
   const s = (performance.now() - t0) / 1000;
-  return { s, code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+  const m = /@@cpu ([\d.]+) ([\d.]+)/.exec(r.stderr ?? '');
+  const cpu = m ? Number(m[1]) + Number(m[2]) : undefined;
+  return { s, cpu, code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
+const cpuOf = (xs: { cpu: number | undefined }[]): string => {
+  const v = xs.map((x) => x.cpu).filter((x): x is number => x !== undefined);
+  return v.length ? `   cpu ${median(v).toFixed(3)} s` : '';
+};
+void cpuTimes;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const f3 = (x: number): string => x.toFixed(3);
-const row = (name: string, s: number, target?: number): void =>
-  console.log(`  ${name.padEnd(44)} ${f3(s).padStart(8)} s${target !== undefined ? `   (target ≤ ${target} s: ${s <= target ? 'met' : 'missed'})` : ''}`);
+const row = (name: string, s: number, target?: number, cpu = ''): void =>
+  console.log(`  ${name.padEnd(44)} ${f3(s).padStart(8)} s${cpu}${target !== undefined ? `   (target ≤ ${target} s: ${s <= target ? 'met' : 'missed'})` : ''}`);
 
 export async function run(): Promise<void> {
   const jobs = availableParallelism();
@@ -45,19 +57,23 @@ export async function run(): Promise<void> {
       const pipe = writeEngineProject(dir, N, join(REPO, 'dist/src/engine/index.js'));
       const cliArgs = (cmd: string[]) => [cliJs, ...cmd, '--pipeline', pipe, '-j', String(jobs)];
       const node = (cmd: string[]) => timeProcess(process.execPath, cmd[0] === 'status' ? [cliJs, 'status', '--pipeline', pipe] : cliArgs(cmd), dir);
-      const nodeZero = median([0, 1, 2].map(() => timeProcess(process.execPath, ['-e', '0'], dir).s));
+      const zeros = [0, 1, 2].map(() => timeProcess(process.execPath, ['-e', '0'], dir));
+      const nodeZero = median(zeros.map((z) => z.s));
       const cold = node(['run']);
       if (cold.code !== 0) console.log(`  cold run failed (exit ${cold.code}):\n${cold.out.slice(-3000)}`);
-      const noop = median([0, 1, 2, 3, 4].map(() => node(['run']).s));
-      const status = median([0, 1, 2].map(() => node(['status']).s));
+      const noops = [0, 1, 2, 3, 4].map(() => node(['run']));
+      const noop = median(noops.map((x) => x.s));
+      const statuses = [0, 1, 2].map(() => node(['status']));
+      const status = median(statuses.map((x) => x.s));
       const check = node(['run', '--json']);
       const fresh = check.out.split('\n').filter((l) => l.includes('"action":"fresh"')).length;
       const viaNpm = timeProcess('npm', ['run', '--silent', 'pipeline', '--', 'run', '--pipeline', pipe], REPO);
-      console.log(`  node -e 0 (process floor)                    ${f3(nodeZero).padStart(8)} s`);
-      row('cold run (node dist/src/cli/main.js run)', cold.s, 3);
-      row('no-op run (median of 5)', noop, 0.15);
-      row('no-op status (median of 3)', status);
-      row('no-op run via `npm run pipeline` (tsx)', viaNpm.s);
+      console.log('  (wall time of the whole process; cpu = user+sys of the engine process, workers excluded)');
+      row('node -e 0 (process floor)', nodeZero, undefined, cpuOf(zeros));
+      row('cold run (node dist/src/cli/main.js run)', cold.s, 3, cpuOf([cold]));
+      row('no-op run (median of 5)', noop, 0.15, cpuOf(noops));
+      row('no-op status (median of 3)', status, undefined, cpuOf(statuses));
+      row('no-op run via `npm run pipeline` (tsx)', viaNpm.s, undefined, cpuOf([viaNpm]));
       console.log(`  no-op run check: ${fresh}/${N} stages reported fresh`);
       console.log(`  per stage: cold ${f3((cold.s * 1000) / N)} ms, no-op ${f3(((noop - nodeZero) * 1000) / N)} ms above the node floor`);
       const snake = spawnSync('snakemake', ['--version'], { encoding: 'utf8' });

@@ -218,7 +218,7 @@ export class LocalExecutor implements Executor {
     if (signal.aborted) throw cancelled(job, 'cancelled before start');
     const { $ } = await import('zx');
     mkdirSync(job.outDir, { recursive: true });
-    mkdirSync(job.scratchDir, { recursive: true });
+    if (t.values.some((v) => isPlaceholder(v) && v.name === 'scratchDir')) mkdirSync(job.scratchDir, { recursive: true });
     const place = (v: unknown): unknown => {
       if (isPlaceholder(v)) {
         if (v.name === 'outDir') return job.outDir;

@@ -20,47 +20,88 @@ export const ENGINE_SALT = 'mecheval-engine/1';
  * Rejects what JSON cannot represent faithfully (undefined, NaN, ±Infinity, functions,
  * class instances, bigint), naming the JSON pointer of the offending value.
  */
-export function canonicalJson(value: unknown, pointer = ''): string {
-  if (typeof value === 'object' && value !== null && Object.isFrozen(value)) {
-    // Frozen values cannot change, so their encoding is cached (shared code maps, stage params).
-    const hit = frozenCache.get(value);
-    if (hit !== undefined) return hit;
-    const text = encode(value, pointer);
-    frozenCache.set(value, text);
-    return text;
+export function canonicalJson(value: unknown): string {
+  try {
+    return encode(value);
+  } catch (e) {
+    if (e !== NOT_JSON) throw e;
+    const [pointer, what] = findNonJson(value, '') ?? ['', 'unknown'];
+    throw notJson(pointer, what);
   }
-  return encode(value, pointer);
 }
 
+const NOT_JSON = Symbol('not JSON');
 const frozenCache = new WeakMap<object, string>();
 
-function encode(value: unknown, pointer: string): string {
+/** The hot path: no pointer bookkeeping; on failure `findNonJson` locates the culprit. */
+function encode(value: unknown): string {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
-      if (!Number.isFinite(value)) throw notJson(pointer, String(value));
+      if (!Number.isFinite(value)) throw NOT_JSON;
       return Object.is(value, -0) ? '0' : JSON.stringify(value);
     case 'object': {
       if (value === null) return 'null';
-      if (Array.isArray(value)) {
-        return `[${value.map((v, i) => canonicalJson(v, `${pointer}/${i}`)).join(',')}]`;
+      const frozen = Object.isFrozen(value);
+      if (frozen) {
+        // Frozen values cannot change, so their encoding is cached (shared code maps, params).
+        const hit = frozenCache.get(value);
+        if (hit !== undefined) return hit;
       }
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) throw notJson(pointer, `an instance of ${proto?.constructor?.name ?? 'a class'}`);
-      const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).sort();
-      const parts: string[] = [];
-      for (const k of keys) {
-        if (obj[k] === undefined) throw notJson(`${pointer}/${escapePointer(k)}`, 'undefined');
-        parts.push(`${JSON.stringify(k)}:${canonicalJson(obj[k], `${pointer}/${escapePointer(k)}`)}`);
+      let text: string;
+      if (Array.isArray(value)) text = `[${value.map(encode).join(',')}]`;
+      else {
+        const proto = Object.getPrototypeOf(value);
+        if (proto !== Object.prototype && proto !== null) throw NOT_JSON;
+        const obj = value as Record<string, unknown>;
+        const keys = Object.keys(obj).sort();
+        const parts: string[] = new Array(keys.length);
+        for (let i = 0; i < keys.length; i++) {
+          const v = obj[keys[i]!];
+          if (v === undefined) throw NOT_JSON;
+          parts[i] = `${JSON.stringify(keys[i])}:${encode(v)}`;
+        }
+        text = `{${parts.join(',')}}`;
       }
-      return `{${parts.join(',')}}`;
+      if (frozen) frozenCache.set(value, text);
+      return text;
     }
     default:
-      throw notJson(pointer, typeof value);
+      throw NOT_JSON;
+  }
+}
+
+function findNonJson(value: unknown, pointer: string): [string, string] | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? undefined : [pointer, String(value)];
+    case 'object': {
+      if (value === null) return undefined;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const r = findNonJson(value[i], `${pointer}/${i}`);
+          if (r) return r;
+        }
+        return undefined;
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return [pointer, `an instance of ${proto?.constructor?.name ?? 'a class'}`];
+      for (const [k, v] of Object.entries(value)) {
+        const p = `${pointer}/${escapePointer(k)}`;
+        if (v === undefined) return [p, 'undefined'];
+        const r = findNonJson(v, p);
+        if (r) return r;
+      }
+      return undefined;
+    }
+    default:
+      return [pointer, typeof value];
   }
 }
 

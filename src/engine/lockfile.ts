@@ -6,7 +6,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { EngineError } from './errors.ts';
 import { writeFileAtomicSync } from './fsutil.ts';
-import { canonicalJson, type Json } from './key.ts';
+import type { Json } from './key.ts';
 import type { Manifest } from './store.ts';
 
 export interface LockEntry {
@@ -32,6 +32,17 @@ export function readLockFile(path: string): LockFileData | undefined {
     throw new EngineError({ code: 'lockfile_invalid', message: `lock file ${path} has an unknown format`, fields: { file: path, expected: '{"version":1,"stages":{…}}' } });
   }
   return data;
+}
+
+/** Structural equality of JSON values (key order ignored). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  return true;
 }
 
 function sortDeep(v: unknown): unknown {
@@ -63,7 +74,7 @@ export function updateLockFile(path: string, declared: ReadonlySet<string>, buil
     // The common no-op case: every built entry is already there, identical. Skip serialising.
     const same = [...built].every(([id, e]) => {
       const o = old!.stages[id];
-      return o !== undefined && o.key === e.key && canonicalJson(o.outputs) === canonicalJson(e.outputs) && canonicalJson(o.params) === canonicalJson(e.params);
+      return o !== undefined && o.key === e.key && sameJson(o.outputs, e.outputs) && sameJson(o.params, e.params);
     });
     if (same) return false;
   }

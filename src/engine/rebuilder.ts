@@ -11,7 +11,6 @@
  * *content*, so a rerun that produced identical bytes leaves every downstream key unchanged.
  * The outcome still names it (`recomputedSame`), as Shake's RunChanged does.
  */
-import { join } from 'node:path';
 import { EngineError, isEngineError } from './errors.ts';
 import { rmTreeAsync } from './fsutil.ts';
 import type { Recipe } from './key.ts';
@@ -86,7 +85,7 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
     return done('cancelled');
   }
   const tmp = await ses.store.makeTmp(id);
-  const outDir = join(tmp, 'out');
+  const outDir = tmp;
   const scratchDir = ses.scratchDir(id, key);
   const started = performance.now();
   try {

@@ -111,7 +111,7 @@ export class Session {
           });
         }
       }
-      this.envOf.set(s.id, env);
+      this.envOf.set(s.id, Object.freeze(env));
     }
   }
 

@@ -96,7 +96,7 @@ export interface StageContext<P = any> {
   readonly inputs: Readonly<Record<string, string>>;
   /** Write every declared output here. Nothing here is kept unless the stage succeeds. */
   readonly outDir: string;
-  /** Per-key directory outside the store that survives a crash (resumable checkpoints); deleted after success. */
+  /** Per-key directory outside the store that survives a crash (resumable checkpoints); created on first access, deleted after success. */
   readonly scratchDir: string;
   /** GPU indices assigned by the scheduler (also in CUDA_VISIBLE_DEVICES). */
   readonly gpus: readonly number[];
@@ -225,7 +225,8 @@ export function stage<P = Record<string, unknown>>(spec: StageSpec<P>): Stage<P>
     }
     inputs[name] = typeof up === 'string' ? checkStageId(up, `input '${name}' of stage '${id}'`) : up.id;
   }
-  const params = (spec.params ?? {}) as P;
+  // A frozen private copy: the key may cache its encoding, and nobody can change it under us.
+  const params = deepFreeze(cloneJsonish(spec.params ?? {})) as P;
   const run = spec.run as FnRef | CommandSpec<P> | undefined;
   let body: Body;
   if (run && run.kind === 'function') body = run;
@@ -267,6 +268,22 @@ export function stage<P = Record<string, unknown>>(spec: StageSpec<P>): Stage<P>
     description: spec.description,
     __stage: true as const,
   });
+}
+
+function cloneJsonish(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(cloneJsonish);
+  if (v && typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, cloneJsonish(x)]));
+  }
+  return v; // non-JSON values are kept as they are and reported by validation
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
 }
 
 // ---------------------------------------------------------------------------------------------

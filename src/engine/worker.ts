@@ -32,7 +32,7 @@ async function run(m: RunMsg): Promise<void> {
   try {
     if (m.ctx.gpus.length) process.env.CUDA_VISIBLE_DEVICES = m.ctx.gpus.join(',');
     mkdirSync(m.ctx.outDir, { recursive: true });
-    mkdirSync(m.ctx.scratchDir, { recursive: true });
+    const scratch = m.ctx.scratchDir;
     const mod = (await import(pathToFileURL(m.module).href)) as Record<string, unknown>;
     const f = mod[m.export];
     if (typeof f !== 'function') {
@@ -42,6 +42,11 @@ async function run(m: RunMsg): Promise<void> {
     let last = 0;
     await f({
       ...m.ctx,
+      // created on first use: most stages never touch it, and a thousand mkdir/rmdir pairs add up
+      get scratchDir() {
+        mkdirSync(scratch, { recursive: true });
+        return scratch;
+      },
       signal: ac.signal,
       progress: (step: number, total: number, info?: string) => {
         const now = Date.now();
