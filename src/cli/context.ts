@@ -3,6 +3,7 @@
  */
 import { resolve } from 'node:path';
 import { loadPipeline, type LoadedPipeline } from '../engine/load.ts';
+import { EngineError } from '../engine/errors.ts';
 import type { SessionOptions } from '../engine/session.ts';
 import type { Options } from './flags.ts';
 
@@ -21,7 +22,11 @@ export interface Ctx extends Io {
 export async function makeCtx(options: Options, positionals: string[], io: Io): Promise<Ctx> {
   const loaded = await loadPipeline(options.pipeline, options.config !== undefined ? { config: options.config } : {});
   const cacheDir = options.cache ? resolve(options.cache) : resolve(loaded.root, 'cache');
-  return { ...io, loaded, session: { root: loaded.root, cacheDir }, options, positionals };
+  const hash = process.env.MECHEVAL_HASH;
+  if (hash !== undefined && hash !== 'sha256' && hash !== 'blake3') {
+    throw new EngineError({ code: 'usage', message: `MECHEVAL_HASH must be sha256 or blake3, got ${JSON.stringify(hash)}`, fields: { MECHEVAL_HASH: hash } });
+  }
+  return { ...io, loaded, session: { root: loaded.root, cacheDir, ...(hash ? { hashAlgorithm: hash } : {}) }, options, positionals };
 }
 
 export function line(s: NodeJS.WritableStream, text = ''): void {

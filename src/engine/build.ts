@@ -45,6 +45,11 @@ export interface BuildOptions extends SessionOptions {
   lockFile?: string | false;
   /** Stages to execute even if fresh or restorable (verify --rerun). */
   force?: (id: string) => boolean;
+  /**
+   * Per-stage cancellation (watch mode): when the returned signal aborts, only that stage is
+   * cancelled (its dependents are skipped); the rest of the build goes on.
+   */
+  stageSignal?: (id: string) => AbortSignal | undefined;
 }
 
 export interface BuildResult {
@@ -97,7 +102,7 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
     onTakeover: (h) => reporter.warn(`took over a stale store lock from dead pid ${h.pid} on ${h.host} (started ${h.startedAt})`),
   });
   ses.reload();
-  const executor = opts.executor ?? new LocalExecutor({ maxWorkers: cap.jobs });
+  const executor = opts.executor ?? new LocalExecutor();
   const slots = new Slots(cap);
   const outputs = new Map<string, Manifest>();
   const outcomes = new Map<string, StageOutcome>();
@@ -119,7 +124,8 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
           for (const [name, up] of Object.entries(st.inputs)) inputDigests[name] = manifestDigest(outputs.get(up)!);
           const recipe = ses.recipe(st, inputDigests);
           const key = ses.key(recipe);
-          const r = await rebuild(ses, st, key, recipe, { executor, slots, reporter, signal, force: opts.force?.(id) ?? false });
+          const own = opts.stageSignal?.(id);
+          const r = await rebuild(ses, st, key, recipe, { executor, slots, reporter, signal: own ? AbortSignal.any([signal, own]) : signal, force: opts.force?.(id) ?? false });
           outcome = r.outcome;
           if (r.outputs) outputs.set(id, r.outputs);
         } catch (e) {

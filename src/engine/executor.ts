@@ -138,23 +138,18 @@ class Worker {
   }
 }
 
-export interface LocalExecutorOptions {
-  /** Most worker processes kept (the scheduler never runs more function stages than -j anyway). */
-  maxWorkers?: number;
-}
-
 export class LocalExecutor implements Executor {
   readonly name = 'local';
-  private idle: Worker[] = [];
+  /** idle workers by loader flavour (with or without tsx): a plain worker cannot import TypeScript */
+  private idle = new Map<string, Worker[]>();
   private all = new Set<Worker>();
   private taskSeq = 0;
   private readonly workerFile: string;
-  private readonly maxWorkers: number;
 
-  constructor(opts: LocalExecutorOptions = {}) {
+  /** Workers are forked on demand and reused; the scheduler's slots bound how many are busy (≤ -j). */
+  constructor() {
     const self = fileURLToPath(import.meta.url);
     this.workerFile = self.replace(/executor\.([cm]?[jt]s)$/, 'worker.$1');
-    this.maxWorkers = opts.maxWorkers ?? 64;
   }
 
   private execArgvFor(module: string): string[] {
@@ -170,12 +165,16 @@ export class LocalExecutor implements Executor {
 
   private runFunction(job: Job, body: { module: string; export: string }, hooks: JobHooks, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return Promise.reject(cancelled(job, 'cancelled before start'));
-    let w = this.idle.pop();
-    while (w && w.dead) w = this.idle.pop();
+    const execArgv = this.execArgvFor(body.module);
+    const flavour = execArgv.join(' ');
+    const pool = this.idle.get(flavour) ?? this.idle.set(flavour, []).get(flavour)!;
+    let w = pool.pop();
+    while (w && w.dead) w = pool.pop();
     if (!w) {
-      w = new Worker(this.workerFile, this.execArgvFor(body.module), (dead) => {
+      w = new Worker(this.workerFile, execArgv, (dead) => {
         this.all.delete(dead);
-        this.idle = this.idle.filter((x) => x !== dead);
+        const list = this.idle.get(flavour);
+        if (list) this.idle.set(flavour, list.filter((x) => x !== dead));
       });
       this.all.add(w);
     }
@@ -196,7 +195,7 @@ export class LocalExecutor implements Executor {
         signal.removeEventListener('abort', onAbort);
         clearTimeout(killTimer);
         clearTimeout(timeout);
-        if (!worker.dead && !state.reason) this.idle.push(worker);
+        if (!worker.dead && !state.reason) this.idle.get(flavour)!.push(worker);
         else if (!worker.dead && state.reason) worker.child.kill('SIGKILL'); // its module state may be mid-abort: do not reuse
         if (ok) resolve();
         else reject(e);
@@ -277,7 +276,7 @@ export class LocalExecutor implements Executor {
 
   async close(): Promise<void> {
     const ws = [...this.all];
-    this.idle = [];
+    this.idle.clear();
     await Promise.all(
       ws.map(
         (w) =>

@@ -135,3 +135,37 @@ test('console reporter: --json prints exactly one object per stage; plain mode p
   assert.match(err, /✗ failed\s+d[\s\S]*stage 'd' failed: boom/);
   assert.equal(out, '');
 });
+
+test('stageSignal cancels one stage (and its dependents) while the rest of the build goes on', async () => {
+  const p = fixture();
+  try {
+    p.config({ extra: ['slow'] });
+    const ac = new AbortController();
+    const timer = setInterval(() => {
+      if (p.exists('slow.started')) ac.abort(new Error('file changed'));
+    }, 20);
+    const r = await buildProject(p, { stageSignal: (id) => (id === 'slow' ? ac.signal : undefined) });
+    clearInterval(timer);
+    assert.deepEqual(actions(r), { up: 'ran', down: 'ran', other: 'ran', slow: 'cancelled' });
+    assert.ok(!p.exists('artifacts/slow'));
+    assert.equal(r.session.store.listRuns().length, 3);
+  } finally {
+    p.cleanup();
+  }
+});
+
+test('BLAKE3 store: objects carry the b3- prefix, restores verify them, no-op runs stay fresh', async () => {
+  const p = fixture();
+  try {
+    const r = await buildProject(p, { hashAlgorithm: 'blake3' });
+    const objs = r.session.store.listObjects();
+    assert.ok(objs.length >= 3 && objs.every((d) => d.startsWith('b3-')), objs.join(' '));
+    assert.deepEqual(Object.values(actions(await buildProject(p, { hashAlgorithm: 'blake3' }))), ['fresh', 'fresh', 'fresh']);
+    p.config({ value: 'b' });
+    await buildProject(p, { hashAlgorithm: 'blake3' });
+    p.config({ value: 'a' });
+    assert.equal(actions(await buildProject(p, { hashAlgorithm: 'blake3' })).up, 'restored');
+  } finally {
+    p.cleanup();
+  }
+});
