@@ -12,7 +12,7 @@
  * second checkpoint key for E (checkpoint.ts).
  */
 import { tf, type Tensor2D, type Tensor3D } from './tf.ts';
-import { embed, gatherRows, layerNorm, linear } from './ops.ts';
+import { embed, gatherRows, layerNorm, matmul } from './ops.ts';
 import { resolveModelConfig, type ModelConfig, type ResolvedModelConfig } from './config.ts';
 import { ParamStore } from './params.ts';
 import { mambaBlock, transformerBlock, type Block } from './block.ts';
@@ -90,7 +90,9 @@ export class LanguageModel {
       idx[i] = b * T + t;
     }
     const h = gatherRows(hidden.reshape([B * T, d]), idx); // (n, d)
-    return linear(h, this.wte); // (n, d) · Eᵀ → (n, V)
+    // (E · hᵀ)ᵀ rather than h · Eᵀ: XNNPACK re-packs the right operand of every product, so keep the big E on the
+    // left, where it streams (measured on wasm, n=32, V=8196, d=64, forward + backward: 7.3 ms vs 12.0 ms).
+    return tf.transpose(matmul(this.wte, tf.transpose(h) as Tensor2D)); // (V, d)·(d, n) → (V, n) → (n, V)
   }
 
   /**
