@@ -1,6 +1,6 @@
 /**
  * Forward + backward time per training step for each registered architecture (issue 4): d = 64, L = 37, batch 32,
- * V = 8196, 2 layers, the answer loss at one position per row (head at one position), on the best backend here.
+ * V = 8196, 2 layers, the trainer's answer loss at one position per row (head at one position), on the best backend here.
  * Position embeddings as in the paper's headline runs: on for attention only (paper-setup.md §3.1).
  * The same step in PyTorch runs only if `/usr/bin/python3 -c 'import torch'` works; otherwise it is reported skipped.
  * Nothing here asserts a timing. `MODELS_BENCH_PROFILE=1` adds the top kernels of one step per architecture.
@@ -10,14 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { tf, initBackend, describeBackend } from '../src/models/tf.ts';
 import { LanguageModel } from '../src/models/lm.ts';
 import { registeredMixers } from '../src/models/mixers.ts';
+import { answerLoss } from '../src/train/loop.ts';
 import type { MixerKind } from '../src/models/config.ts';
 
 const D = 64, T = 37, B = 32, V = 8196, LAYERS = 2, WARMUP = 3, STEPS = 10;
 
-function trainingStep(lm: LanguageModel, ids: Int32Array, rows: Int32Array, positions: Int32Array, target: tf.Tensor): void {
+/** One training step's forward + backward with the trainer's own loss (src/train/loop.ts answerLoss). */
+function trainingStep(lm: LanguageModel, ids: Int32Array, positions: Int32Array, answers: Int32Array): void {
   tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() =>
-      tf.losses.softmaxCrossEntropy(target, lm.logitsAt(lm.forward({ ids, batch: B, time: T }), rows, positions)) as tf.Scalar);
+    const { value, grads } = tf.variableGrads(() => answerLoss(lm, ids, B, T, positions, answers));
     value.dataSync();
     for (const g of Object.values(grads)) g.dataSync(); // make sure every gradient kernel has run
   });
@@ -50,17 +51,16 @@ export async function run(): Promise<void> {
   console.log(`backend: ${describeBackend(info)}`);
   console.log(`step = forward + backward, d=${D}, L=${T}, batch ${B}, V=${V}, ${LAYERS} layers, median of ${STEPS} after ${WARMUP} warm-up`);
   const ids = Int32Array.from({ length: B * T }, (_, i) => 3 + ((i * 7919) % (V - 3)));
-  const rows = Int32Array.from({ length: B }, (_, i) => i);
   const positions = new Int32Array(B).fill(T - 3); // the query position of an AR document (paper-setup.md §1.2)
-  const target = tf.oneHot(tf.tensor1d(Int32Array.from({ length: B }, (_, i) => 3 + ((i * 131) % (V - 3))), 'int32'), V);
+  const answers = Int32Array.from({ length: B }, (_, i) => 3 + ((i * 131) % (V - 3)));
   const results: { mixer: MixerKind; ms: number; params: number }[] = [];
   for (const mixer of registeredMixers()) {
     const lm = new LanguageModel({ mixer, d_model: D, n_layers: LAYERS, vocab_size: V, pos_emb: mixer === 'attention' });
-    for (let i = 0; i < WARMUP; i++) trainingStep(lm, ids, rows, positions, target);
+    for (let i = 0; i < WARMUP; i++) trainingStep(lm, ids, positions, answers);
     const times: number[] = [];
     for (let i = 0; i < STEPS; i++) {
       const t0 = performance.now();
-      trainingStep(lm, ids, rows, positions, target);
+      trainingStep(lm, ids, positions, answers);
       times.push(performance.now() - t0);
     }
     times.sort((a, b) => a - b);
@@ -68,7 +68,7 @@ export async function run(): Promise<void> {
     results.push({ mixer, ms, params: lm.paramCount() });
     console.log(`${mixer.padEnd(10)} ${ms.toFixed(1).padStart(8)} ms/step   (min ${times[0]!.toFixed(1)}, max ${times[STEPS - 1]!.toFixed(1)}; ${lm.paramCount()} params)`);
     if (process.env.MODELS_BENCH_PROFILE) {
-      const prof = await tf.profile(() => trainingStep(lm, ids, rows, positions, target));
+      const prof = await tf.profile(() => trainingStep(lm, ids, positions, answers));
       const byKernel = new Map<string, number>();
       for (const k of prof.kernels) {
         const t = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
