@@ -132,7 +132,7 @@ test('fastExp agrees with Math.exp to 1e-10 relative over the scan range, underf
   assert.ok(worst < 1e-10, `relative error ${worst}`);
   assert.equal(fastExp(0), 1);
   assert.equal(fastExp(-800), 0);
-  assert.ok(Number.isNaN(fastExp(NaN)));
+  assert.ok(Number.isNaN(fastExp(NaN)), 'fastExp(NaN) is not NaN');
 });
 
 for (const [name, scan] of [['fused selectiveScan', selectiveScan], ['tf-ops selectiveScanOps', selectiveScanOps]] as const) {
@@ -220,7 +220,8 @@ test('initialisation follows architectures.md §4 (A_log, D, dt bias range, unif
   const E = 128, S = 16, R = 4, K = 3;
   const get = (n: string) => b.params.get(layer0 + n).dataSync();
   const A_log = get('A_log');
-  for (let e = 0; e < E; e++) for (let s = 0; s < S; s++) assert.ok(Math.abs(A_log[e * S + s]! - Math.log(s + 1)) < 1e-6);
+  assert.ok(maxAbsDiff(A_log, Array.from(A_log, (_, i) => Math.log((i % S) + 1))) < 1e-6, 'A_log ≠ log(1..S) per row');
+  assert.equal(A_log.length, E * S);
   assert.ok(get('D').every((v) => v === 1));
   const dt = Array.from(get('dt_proj.bias'), softplus64);
   assert.ok(Math.min(...dt) >= 1e-3 * (1 - 1e-4) && Math.max(...dt) <= 0.1 * (1 + 1e-4), `softplus(dt bias) in [${Math.min(...dt)}, ${Math.max(...dt)}]`);
@@ -265,7 +266,8 @@ test('d_conv 0 ignores conv1d entirely; d_conv 1 mixes no tokens (per-channel sc
   tf.tidy(() => b1.run(u, hooks));
   const w = b1.params.get(layer0 + 'conv1d.weight').dataSync(), bias = b1.params.get(layer0 + 'conv1d.bias').dataSync();
   const x = rec.conv_input!, xc = rec.conv_output!;
-  for (let i = 0; i < x.length; i++) assert.ok(Math.abs(xc[i]! - (w[i % 16]! * x[i]! + bias[i % 16]!)) < 1e-6);
+  const err = maxAbsDiff(xc, Array.from(x, (v, i) => w[i % 16]! * v + bias[i % 16]!));
+  assert.ok(err < 1e-6, `conv_output ≠ w·x + b per channel: max |Δ| ${err}`);
   b0.params.dispose();
   b1.params.dispose();
 });
@@ -342,7 +344,7 @@ test('patching conv_output overwrites the pre-SiLU conv output: zeros give x̃ =
       // same here; the random values above are what tell pre- and post-SiLU apart.)
       const clean = tf.tidy(() => b.run(u).dataSync());
       assert.ok(maxAbsDiff(clean, got) > 1e-3, 'the patch had no effect');
-      assert.ok(got.every((o) => o === 0));
+      assert.ok(got.every((o) => o === 0), 'output is not exactly 0');
     }
     v.dispose();
   }
