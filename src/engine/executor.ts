@@ -13,8 +13,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
-import { EngineError, tailLines } from './errors.ts';
+import { EngineError, tailLines, type ErrorData } from './errors.ts';
 import { isPlaceholder, type ShTemplate } from './task.ts';
+import type { CommitRequest, CommitResult } from './commit.ts';
 
 export type JobBody =
   | { kind: 'function'; module: string; export: string }
@@ -33,6 +34,11 @@ export interface Job {
   /** working directory for commands (the pipeline root) */
   cwd: string;
   timeoutMs: number | null;
+  /**
+   * Optional: the executor may perform the whole commit itself (commit.ts) and resolve with its
+   * result — the local pool does, inside the worker. Otherwise the engine commits.
+   */
+  commit?: CommitRequest;
 }
 
 export interface JobHooks {
@@ -42,8 +48,11 @@ export interface JobHooks {
 
 export interface Executor {
   readonly name: string;
-  /** Resolves when the body succeeded; rejects with EngineError 'stage_failed' or 'cancelled'. */
-  run(job: Job, hooks: JobHooks, signal: AbortSignal): Promise<void>;
+  /**
+   * Resolves when the body succeeded (with the commit result if it performed `job.commit`);
+   * rejects with EngineError 'stage_failed', 'output_missing' or 'cancelled'.
+   */
+  run(job: Job, hooks: JobHooks, signal: AbortSignal): Promise<CommitResult | void>;
   close(): Promise<void>;
 }
 
@@ -84,7 +93,7 @@ interface Pending {
   job: Job;
   hooks: JobHooks;
   log: string[];
-  resolve(): void;
+  resolve(m?: CommitResult): void;
   reject(e: unknown): void;
   state: { reason?: 'cancel' | 'timeout' };
 }
@@ -104,7 +113,7 @@ class Worker {
     };
     this.child.stdout!.on('data', lineSplitter(onLine));
     this.child.stderr!.on('data', lineSplitter(onLine));
-    this.child.on('message', (m: { type: string; task: number; step?: number; total?: number; info?: string; msg?: string; message?: string; stack?: string; aborted?: boolean }) => {
+    this.child.on('message', (m: { type: string; task: number; step?: number; total?: number; info?: string; msg?: string; message?: string; stack?: string; aborted?: boolean; committed?: CommitResult; engineError?: ErrorData }) => {
       const cur = this.current;
       if (!cur || m.task !== cur.task) return;
       const p = cur.p;
@@ -115,10 +124,11 @@ class Worker {
         p.hooks.log(m.msg ?? '');
       } else if (m.type === 'done') {
         this.current = undefined;
-        p.resolve();
+        p.resolve(m.committed);
       } else if (m.type === 'error') {
         this.current = undefined;
-        if (p.state.reason === 'cancel' && m.aborted) p.reject(cancelled(p.job, 'cancelled'));
+        if (m.engineError) p.reject(new EngineError(m.engineError));
+        else if (p.state.reason === 'cancel' && m.aborted) p.reject(cancelled(p.job, 'cancelled'));
         else if (p.state.reason === 'timeout') p.reject(failed(p.job, `timed out after ${p.job.timeoutMs} ms`, p.log));
         else p.reject(failed(p.job, m.message ?? 'error', p.log, { error: tailLines(m.stack || m.message || '', 12) }));
       }
@@ -159,11 +169,11 @@ export class LocalExecutor implements Executor {
     return ['--import', tsx];
   }
 
-  run(job: Job, hooks: JobHooks, signal: AbortSignal): Promise<void> {
+  run(job: Job, hooks: JobHooks, signal: AbortSignal): Promise<CommitResult | void> {
     return job.body.kind === 'function' ? this.runFunction(job, job.body, hooks, signal) : this.runCommand(job, job.body.template, hooks, signal);
   }
 
-  private runFunction(job: Job, body: { module: string; export: string }, hooks: JobHooks, signal: AbortSignal): Promise<void> {
+  private runFunction(job: Job, body: { module: string; export: string }, hooks: JobHooks, signal: AbortSignal): Promise<CommitResult | void> {
     if (signal.aborted) return Promise.reject(cancelled(job, 'cancelled before start'));
     const execArgv = this.execArgvFor(body.module);
     const flavour = execArgv.join(' ');
@@ -180,7 +190,7 @@ export class LocalExecutor implements Executor {
     }
     const worker = w;
     const task = ++this.taskSeq;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<CommitResult | void>((resolve, reject) => {
       const state: Pending['state'] = {};
       let killTimer: NodeJS.Timeout | undefined;
       let timeout: NodeJS.Timeout | undefined;
@@ -191,16 +201,16 @@ export class LocalExecutor implements Executor {
         killTimer = setTimeout(() => worker.child.kill('SIGKILL'), CANCEL_GRACE_MS);
       };
       const onAbort = () => stop('cancel');
-      const settle = (ok: boolean, e?: unknown) => {
+      const settle = (ok: boolean, e?: unknown, m?: CommitResult) => {
         signal.removeEventListener('abort', onAbort);
         clearTimeout(killTimer);
         clearTimeout(timeout);
         if (!worker.dead && !state.reason) this.idle.get(flavour)!.push(worker);
         else if (!worker.dead && state.reason) worker.child.kill('SIGKILL'); // its module state may be mid-abort: do not reuse
-        if (ok) resolve();
+        if (ok) resolve(m);
         else reject(e);
       };
-      worker.current = { task, p: { job, hooks, log: [], state, resolve: () => settle(true), reject: (e) => settle(false, e) } };
+      worker.current = { task, p: { job, hooks, log: [], state, resolve: (m) => settle(true, undefined, m), reject: (e) => settle(false, e) } };
       signal.addEventListener('abort', onAbort, { once: true });
       if (job.timeoutMs) timeout = setTimeout(() => stop('timeout'), job.timeoutMs);
       worker.child.send({
@@ -209,6 +219,7 @@ export class LocalExecutor implements Executor {
         module: body.module,
         export: body.export,
         ctx: { id: job.stageId, key: job.key, params: job.params, inputs: job.inputs, outDir: job.outDir, scratchDir: job.scratchDir, gpus: job.gpus },
+        commit: job.commit,
       });
     });
   }

@@ -37,10 +37,20 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-export function writeFileAtomicSync(target: string, data: string | Uint8Array, opts: { mode?: number } = {}): void {
-  mkdirSync(dirname(target), { recursive: true });
+/**
+ * `dirSync: false` skips the directory fsync for entries that every reader re-verifies anyway
+ * (run-cache entries: a lost rename is a cache miss, a torn file fails to parse).
+ */
+export function writeFileAtomicSync(target: string, data: string | Uint8Array, opts: { mode?: number; dirSync?: boolean } = {}): void {
   const tmp = tmpName(target);
-  const fd = openSync(tmp, 'w', opts.mode ?? 0o644);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w', opts.mode ?? 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(dirname(target), { recursive: true });
+    fd = openSync(tmp, 'w', opts.mode ?? 0o644);
+  }
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fsyncSync(fd);
@@ -53,7 +63,7 @@ export function writeFileAtomicSync(target: string, data: string | Uint8Array, o
     rmSync(tmp, { force: true });
     throw e;
   }
-  fsyncDir(dirname(target));
+  if (opts.dirSync !== false) fsyncDir(dirname(target));
 }
 
 /** fsync an existing file by path. */

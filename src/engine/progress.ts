@@ -103,7 +103,21 @@ export function consoleReporter(opts: ConsoleReporterOptions = {}): Reporter {
     if (lines.length) err.write(`${lines.join('\n')}\n`);
     drawn = lines.length;
   };
+  // Plain mode batches lines into one write per 100 ms: a thousand quick stages would otherwise
+  // pay a thousand synchronous writes to a pipe.
+  let pending: string[] = [];
+  let flushTimer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    flushTimer = undefined;
+    if (pending.length) err.write(`${pending.join('\n')}\n`);
+    pending = [];
+  };
   const above = (s: string) => {
+    if (!tty) {
+      pending.push(s);
+      flushTimer ??= setTimeout(flush, 100);
+      return;
+    }
     clear();
     err.write(`${s}\n`);
     draw();
@@ -119,7 +133,7 @@ export function consoleReporter(opts: ConsoleReporterOptions = {}): Reporter {
       // Plain mode announces a stage only once it has run for a second: a thousand quick stages
       // should not print two thousand lines.
       if (!tty && !opts.json && what === 'run') {
-        l.announce = setTimeout(() => err.write(`▶ ${id} running${forecastMs !== undefined ? ` (≈ ${fmtMs(forecastMs)})` : ''}\n`), 1000);
+        l.announce = setTimeout(() => above(`▶ ${id} running${forecastMs !== undefined ? ` (≈ ${fmtMs(forecastMs)})` : ''}`), 1000);
         l.announce.unref();
       }
     },
@@ -138,7 +152,7 @@ export function consoleReporter(opts: ConsoleReporterOptions = {}): Reporter {
         if (pct > l.lastPrintedPct || Date.now() - l.lastPrintedAt > 10_000) {
           l.lastPrintedPct = pct;
           l.lastPrintedAt = Date.now();
-          err.write(`  ${id} ${step}/${total}${eta(l)}${info ? ` ${info}` : ''}\n`);
+          above(`  ${id} ${step}/${total}${eta(l)}${info ? ` ${info}` : ''}`);
         }
       }
     },
@@ -164,6 +178,8 @@ export function consoleReporter(opts: ConsoleReporterOptions = {}): Reporter {
     },
     close() {
       if (timer) clearInterval(timer);
+      clearTimeout(flushTimer);
+      flush();
       clear();
     },
   };

@@ -12,9 +12,11 @@
  * The outcome still names it (`recomputedSame`), as Shake's RunChanged does.
  */
 import { EngineError, isEngineError } from './errors.ts';
-import { rmTreeAsync } from './fsutil.ts';
+import { existsSync } from 'node:fs';
+import { rmTree, rmTreeAsync } from './fsutil.ts';
 import type { Recipe } from './key.ts';
 import { manifestDigest, manifestFiles, type Manifest } from './store.ts';
+import type { StatTriple } from './trace.ts';
 import type { Session } from './session.ts';
 import type { Stage } from './task.ts';
 import type { Executor } from './executor.ts';
@@ -65,7 +67,7 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
       }
       if (bad.length === 0) {
         try {
-          const stats = await ses.ws.materialize(ses.store, id, entry.outputs);
+          const stats = ses.ws.materialize(ses.store, id, entry.outputs);
           ses.ws.set(id, { key, outputs: entry.outputs, stats, at: new Date().toISOString() });
           return done('restored', entry.outputs);
         } catch (e) {
@@ -84,7 +86,7 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
   } catch {
     return done('cancelled');
   }
-  const tmp = await ses.store.makeTmp(id);
+  const tmp = ses.store.makeTmp(id);
   const outDir = tmp;
   const scratchDir = ses.scratchDir(id, key);
   const started = performance.now();
@@ -92,27 +94,37 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
     reporter.stageStart(id, 'run', ses.history.forecast(id));
     const inputs: Record<string, string> = {};
     for (const [name, up] of Object.entries(stage.inputs)) inputs[name] = ses.ws.stageDir(up);
-    await deps.executor.run(
-      { stageId: id, key, body: ses.body(stage), params: stage.params, inputs, outDir, scratchDir, gpus: grant.gpus, cwd: ses.root, timeoutMs: stage.timeoutMs },
+    const committed = await deps.executor.run(
+      {
+        stageId: id, key, body: ses.body(stage), params: stage.params, inputs, outDir, scratchDir, gpus: grant.gpus, cwd: ses.root, timeoutMs: stage.timeoutMs,
+        // SHA-256 stores let the executor commit the stage itself (in parallel, off the event loop)
+        ...(ses.store.algorithm === 'sha256' ? { commit: { objectsDir: ses.store.objectsDir, outputs: stage.outputs, runPath: ses.store.runPath(key), recipe, artifactDir: ses.ws.stageDir(id) } } : {}),
+      },
       { progress: (s, t, i) => reporter.progress(id, s, t, i), log: (l) => reporter.log(id, l) },
       deps.signal,
     );
-    if (deps.signal.aborted) return done('cancelled');
-    const ms = performance.now() - started;
-    const outputs = await ses.store.ingest(id, outDir, stage.outputs);
-    await ses.store.writeRun({ v: 1, key, stage: id, recipe, outputs, ms: Math.round(ms), at: new Date().toISOString() });
-    const stats = await ses.ws.materialize(ses.store, id, outputs);
+    let outputs: Manifest;
+    let stats: Record<string, StatTriple>;
+    let ms: number;
+    if (committed) ({ manifest: outputs, stats, ms } = committed);
+    else {
+      if (deps.signal.aborted) return done('cancelled');
+      ms = performance.now() - started;
+      outputs = await ses.store.ingest(id, outDir, stage.outputs);
+      ses.store.writeRun({ v: 1, key, stage: id, recipe, outputs, ms: Math.round(ms), at: new Date().toISOString() });
+      stats = ses.ws.materialize(ses.store, id, outputs);
+    }
     ses.ws.set(id, { key, outputs, stats, at: new Date().toISOString() });
     ses.history.recordDuration(id, ms);
-    await rmTreeAsync(scratchDir);
+    if (existsSync(scratchDir)) await rmTreeAsync(scratchDir);
     const change = !prev ? 'new' : manifestDigest(prev.outputs) === manifestDigest(outputs) ? 'recomputedSame' : 'recomputedDiff';
-    return done('ran', outputs, { change });
+    return done('ran', outputs, { change, ms: performance.now() - started });
   } catch (e) {
     if (isEngineError(e) && e.code === 'cancelled') return done('cancelled', undefined, { error: e });
     if (deps.signal.aborted && !isEngineError(e)) return done('cancelled', undefined, { error: e });
     return done('failed', undefined, { error: isEngineError(e) ? e : new EngineError({ code: 'stage_failed', message: `stage '${id}' failed: ${(e as Error).message}`, fields: { stage: id } }, { cause: e }) });
   } finally {
     grant.release();
-    await rmTreeAsync(tmp);
+    rmTree(tmp);
   }
 }

@@ -10,21 +10,15 @@
  * never reaches that point, so nothing of it is ever a result. Reads check existence, and restores
  * re-hash every object: a corrupt object is reported, evicted and rebuilt.
  */
-import { mkdirSync, existsSync, rmSync, chmodSync, readFileSync, statSync, readdirSync } from 'node:fs';
+import { mkdirSync, existsSync, rmSync, chmodSync, readFileSync, readdirSync, mkdtempSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { hashFile, algorithmOf, type Hash, type HashAlgorithm } from './hash.ts';
 import { digestJson, type Recipe } from './key.ts';
-import { EngineError } from './errors.ts';
-import { writeFileAtomic, fsyncFileAsync, listFiles, rmTree } from './fsutil.ts';
-import { stat as statP, chmod as chmodP, rename as renameP, unlink as unlinkP, mkdir as mkdirP, mkdtemp as mkdtempP } from 'node:fs/promises';
+import { scanOutputs, missingOutputs, buildManifest, objectPathIn, type FileOut, type Manifest } from './ingest.ts';
+import { writeFileAtomicSync, fsyncFileAsync, rmTree } from './fsutil.ts';
+import { stat as statP, chmod as chmodP, rename as renameP, unlink as unlinkP, mkdir as mkdirP } from 'node:fs/promises';
 
-export interface FileOut {
-  digest: string;
-  size: number;
-}
-export type OutputEntry = ({ type: 'file' } & FileOut) | { type: 'dir'; digest: string; files: Record<string, FileOut> };
-/** output name (no trailing slash) → what it holds */
-export type Manifest = Record<string, OutputEntry>;
+export type { FileOut, OutputEntry, Manifest } from './ingest.ts';
 
 export interface RunEntry {
   v: 1;
@@ -69,7 +63,7 @@ export class Store {
   }
 
   objectPath(d: string): string {
-    return join(this.objectsDir, d.slice(d.length - 64, d.length - 62), d);
+    return objectPathIn(this.objectsDir, d);
   }
 
   /** Path of the object in this store or a parent, if present. */
@@ -99,9 +93,9 @@ export class Store {
     return undefined;
   }
 
-  /** Written last, after every object is in place (the commit point of a run). */
-  async writeRun(e: RunEntry): Promise<void> {
-    await writeFileAtomic(this.runPath(e.key), JSON.stringify(e));
+  /** Written last, after every object is in place (the commit point of a run): temp → fsync → rename. */
+  writeRun(e: RunEntry): void {
+    writeFileAtomicSync(this.runPath(e.key), JSON.stringify(e), { dirSync: false });
   }
 
   deleteRun(key: string): void {
@@ -109,12 +103,12 @@ export class Store {
   }
 
   /** A fresh private directory under tmp/ (same filesystem as objects/, so renames are atomic). */
-  async makeTmp(label: string): Promise<string> {
+  makeTmp(label: string): string {
     if (!this.madeDirs.has(this.tmpDir)) {
       mkdirSync(this.tmpDir, { recursive: true });
       this.madeDirs.add(this.tmpDir);
     }
-    return mkdtempP(join(this.tmpDir, `${label.replace(/[^A-Za-z0-9]+/g, '_').slice(0, 40)}-`));
+    return mkdtempSync(join(this.tmpDir, `${label.replace(/[^A-Za-z0-9]+/g, '_').slice(0, 40)}-`));
   }
 
   /** Remove leftovers of dead runs. Only call while holding the store lock. */
@@ -127,37 +121,11 @@ export class Store {
    * manifest. Throws `output_missing` naming each absent output.
    */
   async ingest(stageId: string, outDir: string, outputs: readonly string[]): Promise<Manifest> {
-    const manifest: Manifest = {};
-    const missing: string[] = [];
-    for (const decl of outputs) {
-      const name = decl.replace(/\/$/, '');
-      const p = join(outDir, name);
-      let st;
-      try {
-        st = statSync(p);
-      } catch {
-        missing.push(decl);
-        continue;
-      }
-      if (st.isDirectory()) {
-        const files: Record<string, FileOut> = {};
-        for (const rel of listFiles(p)) files[rel] = await this.putFile(join(p, rel));
-        manifest[name] = { type: 'dir', digest: digestJson(Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.digest]))), files };
-      } else if (decl.endsWith('/')) {
-        missing.push(`${decl} (a file, expected a directory)`);
-      } else {
-        manifest[name] = { type: 'file', ...(await this.putFile(p)) };
-      }
-    }
-    if (missing.length) {
-      throw new EngineError({
-        code: 'output_missing',
-        message: `stage '${stageId}' finished but did not write ${missing.length === 1 ? 'output' : 'outputs'} ${missing.join(', ')}`,
-        fields: { stage: stageId, missing: missing.join(', '), declared: outputs.join(', ') },
-        hint: 'write every declared output into ctx.outDir (or the command\'s outDir), or remove it from outputs',
-      });
-    }
-    return manifest;
+    const { found, missing } = scanOutputs(outDir, outputs);
+    if (missing.length) throw missingOutputs(stageId, missing, outputs);
+    const put = new Map<string, FileOut>();
+    for (const o of found) for (const [, abs] of o.files) put.set(abs, await this.putFile(abs));
+    return buildManifest(found, put);
   }
 
   private madeDirs = new Set<string>();

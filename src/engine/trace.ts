@@ -9,11 +9,10 @@
  *   stats alone, and `explain` can diff the old recipe against the new one.
  * History keeps durations (forecasts) and the keys of the last runs (gc roots).
  */
-import { readFileSync, existsSync, mkdirSync, constants, appendFileSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync, constants, appendFileSync, statSync, copyFileSync, chmodSync, renameSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { writeFileAtomicSync, rmTree, rmTreeAsync } from './fsutil.ts';
-import { mkdir as mkdirP, copyFile as copyFileP, chmod as chmodP, rename as renameP } from 'node:fs/promises';
+import { writeFileAtomicSync, rmTree } from './fsutil.ts';
 import { hashFileSync } from './hash.ts';
 import { manifestFiles, type Manifest, type Store } from './store.ts';
 import { EngineError } from './errors.ts';
@@ -34,7 +33,6 @@ export class Workspace {
   private entries: Record<string, WorkspaceEntry> = {};
   private dirty = false;
   readonly indexFile: string;
-  private madeDirs = new Set<string>();
 
   constructor(readonly dir: string) {
     this.indexFile = join(dir, WORKSPACE_INDEX);
@@ -109,41 +107,8 @@ export class Workspace {
    * Replace artifacts/<id>/ with read-only copies (reflinks where the filesystem supports them)
    * of the manifest's objects. Built beside the target and swapped in by rename.
    */
-  async materialize(store: Store, id: string, outputs: Manifest): Promise<Record<string, StatTriple>> {
-    const target = this.stageDir(id);
-    const parent = dirname(target);
-    if (!this.madeDirs.has(parent)) {
-      await mkdirP(parent, { recursive: true });
-      this.madeDirs.add(parent);
-    }
-    const tmp = join(parent, `.tmp-${randomBytes(6).toString('hex')}`);
-    await mkdirP(tmp);
-    try {
-      for (const [rel, f] of manifestFiles(outputs)) {
-        const src = store.findObject(f.digest);
-        if (!src) throw new EngineError({ code: 'corrupt_object', message: `object ${f.digest} for ${id}/${rel} vanished from the store`, fields: { stage: id, file: rel } });
-        const dest = join(tmp, rel);
-        if (rel.includes('/')) await mkdirP(dirname(dest), { recursive: true });
-        await copyFileP(src, dest, constants.COPYFILE_FICLONE);
-        await chmodP(dest, 0o444);
-      }
-      for (const name of Object.keys(outputs)) if (outputs[name]!.type === 'dir') await mkdirP(join(tmp, name), { recursive: true });
-      let old: string | undefined;
-      try {
-        await renameP(target, `${tmp}.old`);
-        old = `${tmp}.old`;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
-      await renameP(tmp, target);
-      if (old) await rmTreeAsync(old);
-    } catch (e) {
-      await rmTreeAsync(tmp);
-      throw e;
-    }
-    const stats: Record<string, StatTriple> = {};
-    for (const [rel] of manifestFiles(outputs)) stats[rel] = statBig(join(target, rel));
-    return stats;
+  materialize(store: Store, id: string, outputs: Manifest): Record<string, StatTriple> {
+    return materializeFiles(this.stageDir(id), id, outputs, (d) => store.findObject(d));
   }
 
   /** Remove a stage's artifacts (its outputs are no longer valid here). */
@@ -151,6 +116,49 @@ export class Workspace {
     rmTree(this.stageDir(id));
     this.delete(id);
   }
+}
+
+const madeDirs = new Set<string>();
+
+/**
+ * Replace `target` with read-only copies (reflinks where the filesystem supports them) of the
+ * manifest's objects, built beside it and swapped in by rename. Returns each file's stat.
+ * Also used by pooled workers to commit their own stage (see commit.ts).
+ */
+export function materializeFiles(target: string, id: string, outputs: Manifest, findObject: (d: string) => string | undefined): Record<string, StatTriple> {
+  const parent = dirname(target);
+  if (!madeDirs.has(parent)) {
+    mkdirSync(parent, { recursive: true });
+    madeDirs.add(parent);
+  }
+  const tmp = join(parent, `.tmp-${randomBytes(6).toString('hex')}`);
+  mkdirSync(tmp);
+  const stats: Record<string, StatTriple> = {};
+  try {
+    for (const [rel, f] of manifestFiles(outputs)) {
+      const src = findObject(f.digest);
+      if (!src) throw new EngineError({ code: 'corrupt_object', message: `object ${f.digest} for ${id}/${rel} vanished from the store`, fields: { stage: id, file: rel } });
+      const dest = join(tmp, rel);
+      if (rel.includes('/')) mkdirSync(dirname(dest), { recursive: true });
+      copyFileSync(src, dest, constants.COPYFILE_FICLONE);
+      chmodSync(dest, 0o444);
+      stats[rel] = statBig(dest); // rename keeps inode, size and mtime
+    }
+    for (const name of Object.keys(outputs)) if (outputs[name]!.type === 'dir') mkdirSync(join(tmp, name), { recursive: true });
+    let old: string | undefined;
+    try {
+      renameSync(target, `${tmp}.old`);
+      old = `${tmp}.old`;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    renameSync(tmp, target);
+    if (old) rmTree(old);
+  } catch (e) {
+    rmTree(tmp);
+    throw e;
+  }
+  return stats;
 }
 
 function statBig(p: string): StatTriple {

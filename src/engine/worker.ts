@@ -8,6 +8,8 @@
  */
 import { pathToFileURL } from 'node:url';
 import { mkdirSync } from 'node:fs';
+import { commitSync, type CommitRequest } from './commit.ts';
+import { isEngineError } from './errors.ts';
 
 interface RunMsg {
   type: 'run';
@@ -15,6 +17,7 @@ interface RunMsg {
   module: string;
   export: string;
   ctx: { id: string; key: string; params: unknown; inputs: Record<string, string>; outDir: string; scratchDir: string; gpus: number[] };
+  commit?: CommitRequest;
 }
 interface CancelMsg {
   type: 'cancel';
@@ -40,6 +43,7 @@ async function run(m: RunMsg): Promise<void> {
       throw Object.assign(new Error(`module ${m.module} has no exported function '${m.export}' (functions exported: ${names.join(', ') || 'none'})`), { userError: true });
     }
     let last = 0;
+    const t0 = performance.now();
     await f({
       ...m.ctx,
       // created on first use: most stages never touch it, and a thousand mkdir/rmdir pairs add up
@@ -56,8 +60,13 @@ async function run(m: RunMsg): Promise<void> {
       },
       log: (msg: string) => send({ type: 'log', task: m.task, msg: String(msg) }),
     });
-    send({ type: 'done', task: m.task });
+    if (ac.signal.aborted) throw new Error('cancelled');
+    const ms = performance.now() - t0;
+    // Commit our own stage (objects, run entry, artifacts): parallel across workers.
+    const committed = m.commit ? commitSync(m.ctx.id, m.ctx.key, m.ctx.outDir, ms, m.commit) : undefined;
+    send({ type: 'done', task: m.task, committed });
   } catch (e) {
+    if (isEngineError(e)) return send({ type: 'error', task: m.task, engineError: e.toJSON() });
     const err = e instanceof Error ? e : new Error(String(e));
     send({ type: 'error', task: m.task, message: err.message, stack: err.stack ?? '', aborted: ac.signal.aborted });
   } finally {
