@@ -48,77 +48,35 @@ function checkShapes(u: Tensor3D, delta: Tensor3D, A: Tensor2D, Bm: Tensor3D, Cm
   return [B, T, E, S];
 }
 
+/** Options shared by both scans. */
+export interface ScanOptions {
+  /** `delta` is pre-activation: Δ = softplus(delta) is applied inside (mamba_ssm `delta_softplus=True`). */
+  deltaSoftplus?: boolean;
+}
+
 /**
  * Fused selective scan: (B, T, E) → (B, T, E). Forward keeps h_t and exp(Δ_t A) for the backward pass
  * (2 · B·T·E·S floats: 19 MB at B 32, T 37, E 128, S 16); backward runs the recurrence in reverse:
  *   ∂h_t = ∂y_t C_t + exp(Δ_{t+1} A) ⊙ ∂h_{t+1}
  *   ∂Δ_t = Σ_s ∂h_t·(A·exp(Δ_t A)·h_{t−1} + u_t B_t),  ∂u_t = Σ_s ∂h_t Δ_t B_t + D ∂y_t,  ∂A = Σ ∂h_t·Δ_t exp(Δ_t A) h_{t−1}
  *   ∂B_t = Σ_e ∂h_t Δ_t u_t,  ∂C_t = Σ_e ∂y_t h_t,  ∂D = Σ ∂y_t u_t
+ * With `deltaSoftplus`, Δ = softplus(delta) is computed here too and ∂delta = ∂Δ · σ(delta) = ∂Δ · (1 − e^−Δ): the wasm
+ * Softplus kernel alone costs more than this whole pass over B·T·E values.
  * Arithmetic is float64 inside the loops, stored as float32.
  */
-export function selectiveScan(u: Tensor3D, delta: Tensor3D, A: Tensor2D, Bm: Tensor3D, Cm: Tensor3D, D: Tensor): Tensor3D {
+export function selectiveScan(u: Tensor3D, delta: Tensor3D, A: Tensor2D, Bm: Tensor3D, Cm: Tensor3D, D: Tensor, opts: ScanOptions = {}): Tensor3D {
   const [B, T, E, S] = checkShapes(u, delta, A, Bm, Cm, D);
   const f = tf.customGrad(((uT: Tensor, dT: Tensor, aT: Tensor, bT: Tensor, cT: Tensor, DT: Tensor) => {
-    const x = uT.dataSync() as Float32Array, dl = dT.dataSync() as Float32Array, a = aT.dataSync() as Float32Array;
-    const bm = bT.dataSync() as Float32Array, cm = cT.dataSync() as Float32Array, dd = DT.dataSync() as Float32Array;
-    const H = new Float32Array(B * T * E * S);  // h_t, laid out (B, T, E, S)
-    const dA = new Float32Array(B * T * E * S); // exp(Δ_t A)
-    const y = new Float32Array(B * T * E);
-    const h = new Float64Array(S);
-    for (let b = 0; b < B; b++) {
-      for (let e = 0; e < E; e++) {
-        h.fill(0);
-        const ae = e * S;
-        for (let t = 0; t < T; t++) {
-          const bt = b * T + t, i = bt * E + e, bs = bt * S, hs = i * S;
-          const dlt = dl[i]!, ut = x[i]!, du = dlt * ut;
-          let acc = 0;
-          for (let s = 0; s < S; s++) {
-            const decay = fastExp(dlt * a[ae + s]!);
-            const hv = decay * h[s]! + du * bm[bs + s]!;
-            h[s] = hv;
-            H[hs + s] = hv;
-            dA[hs + s] = decay;
-            acc += hv * cm[bs + s]!;
-          }
-          y[i] = acc + dd[e]! * ut;
-        }
-      }
-    }
+    const x = uT.dataSync() as Float32Array, a = aT.dataSync() as Float32Array, dd = DT.dataSync() as Float32Array;
+    const bm = bT.dataSync() as Float32Array, cm = cT.dataSync() as Float32Array;
+    const dl = opts.deltaSoftplus ? softplusJS(dT.dataSync() as Float32Array) : dT.dataSync() as Float32Array;
+    const H = new Float32Array(B * T * E * S), decay = new Float32Array(B * T * E * S), y = new Float32Array(B * T * E);
+    scanForward(B, T, E, S, x, dl, a, bm, cm, dd, H, decay, y);
     const gradFunc = (dyT: Tensor) => {
-      const dy = dyT.dataSync() as Float32Array;
       const gu = new Float32Array(B * T * E), gdl = new Float32Array(B * T * E);
-      const gA = new Float64Array(E * S), gB = new Float64Array(B * T * S), gC = new Float64Array(B * T * S);
-      const gD = new Float64Array(E);
-      const dh = new Float64Array(S);
-      for (let b = 0; b < B; b++) {
-        for (let e = 0; e < E; e++) {
-          dh.fill(0);
-          const ae = e * S, De = dd[e]!;
-          let gDe = 0;
-          for (let t = T - 1; t >= 0; t--) {
-            const bt = b * T + t, i = bt * E + e, bs = bt * S, hs = i * S, hp = hs - E * S; // h_{t−1} is one row of E·S back
-            const g = dy[i]!, dlt = dl[i]!, ut = x[i]!, du = dlt * ut;
-            gDe += g * ut;
-            let gut = g * De, gdlt = 0;
-            for (let s = 0; s < S; s++) {
-              const c = cm[bs + s]!, bv = bm[bs + s]!, decay = dA[hs + s]!;
-              const dhs = dh[s]! + g * c;
-              gC[bs + s]! += g * H[hs + s]!;
-              const hprev = t > 0 ? H[hp + s]! : 0;
-              const gdecay = dhs * hprev * decay; // ∂/∂(Δ·A) of exp(Δ·A)·h_{t−1}
-              gdlt += gdecay * a[ae + s]! + dhs * ut * bv;
-              gA[ae + s]! += gdecay * dlt;
-              gut += dhs * dlt * bv;
-              gB[bs + s]! += dhs * du;
-              dh[s] = dhs * decay;
-            }
-            gu[i] = gut;
-            gdl[i] = gdlt;
-          }
-          gD[e]! += gDe;
-        }
-      }
+      const gA = new Float64Array(E * S), gB = new Float64Array(B * T * S), gC = new Float64Array(B * T * S), gD = new Float64Array(E);
+      scanBackward(B, T, E, S, x, dl, a, bm, cm, dd, H, decay, dyT.dataSync() as Float32Array, gu, gdl, gA, gB, gC, gD);
+      if (opts.deltaSoftplus) for (let i = 0; i < gdl.length; i++) gdl[i]! *= 1 - fastExp(-dl[i]!); // σ(z) = 1 − e^−softplus(z)
       return [
         tf.tensor3d(gu, [B, T, E]), tf.tensor3d(gdl, [B, T, E]), tf.tensor2d(Float32Array.from(gA), [E, S]),
         tf.tensor3d(Float32Array.from(gB), [B, T, S]), tf.tensor3d(Float32Array.from(gC), [B, T, S]), tf.tensor1d(Float32Array.from(gD)),
@@ -129,14 +87,84 @@ export function selectiveScan(u: Tensor3D, delta: Tensor3D, A: Tensor2D, Bm: Ten
   return f(u, delta, A, Bm, Cm, D);
 }
 
+/** softplus(z) = log(1 + e^z), PyTorch's threshold: z itself above 20. */
+function softplusJS(z: Float32Array): Float32Array {
+  const out = new Float32Array(z.length);
+  for (let i = 0; i < z.length; i++) {
+    const v = z[i]!;
+    out[i] = v > 20 ? v : Math.log1p(fastExp(v));
+  }
+  return out;
+}
+
+// The two loops below run time-major (b, t, e, s): the state of all E·S channels of one batch row stays in L1 and
+// every (B, T, E, S) array is walked sequentially. Channel-major order (b, e, t, s) strides 8 KB between steps.
+
+function scanForward(B: number, T: number, E: number, S: number, x: Float32Array, dl: Float32Array, a: Float32Array,
+  bm: Float32Array, cm: Float32Array, dd: Float32Array, H: Float32Array, decay: Float32Array, y: Float32Array): void {
+  const h = new Float64Array(E * S);
+  for (let b = 0; b < B; b++) {
+    h.fill(0);
+    for (let t = 0; t < T; t++) {
+      const bt = b * T + t, bs = bt * S;
+      for (let e = 0; e < E; e++) {
+        const i = bt * E + e, hs = i * S, es = e * S;
+        const dlt = dl[i]!, ut = x[i]!, du = dlt * ut;
+        let acc = 0;
+        for (let s = 0; s < S; s++) {
+          const q = fastExp(dlt * a[es + s]!);        // exp(Δ·A) ≤ 1
+          const hv = q * h[es + s]! + du * bm[bs + s]!; // h_t = exp(Δ_t A) h_{t−1} + Δ_t u_t B_t
+          h[es + s] = hv;
+          H[hs + s] = hv;
+          decay[hs + s] = q;
+          acc += hv * cm[bs + s]!;
+        }
+        y[i] = acc + dd[e]! * ut;                     // y_t = h_t·C_t + D u_t
+      }
+    }
+  }
+}
+
+function scanBackward(B: number, T: number, E: number, S: number, x: Float32Array, dl: Float32Array, a: Float32Array,
+  bm: Float32Array, cm: Float32Array, dd: Float32Array, H: Float32Array, decay: Float32Array, dy: Float32Array,
+  gu: Float32Array, gdl: Float32Array, gA: Float64Array, gB: Float64Array, gC: Float64Array, gD: Float64Array): void {
+  const ES = E * S;
+  const dh = new Float64Array(ES); // ∂L/∂h_t for all channels of one batch row, carried backwards in time
+  for (let b = 0; b < B; b++) {
+    dh.fill(0);
+    for (let t = T - 1; t >= 0; t--) {
+      const bt = b * T + t, bs = bt * S;
+      for (let e = 0; e < E; e++) {
+        const i = bt * E + e, hs = i * S, hp = hs - ES, es = e * S; // h_{t−1} is one step (E·S values) back
+        const g = dy[i]!, dlt = dl[i]!, ut = x[i]!, du = dlt * ut;
+        gD[e]! += g * ut;
+        let gut = g * dd[e]!, gdlt = 0;
+        for (let s = 0; s < S; s++) {
+          const c = cm[bs + s]!, bv = bm[bs + s]!, q = decay[hs + s]!;
+          const dhs = dh[es + s]! + g * c;
+          gC[bs + s]! += g * H[hs + s]!;
+          const gq = t > 0 ? dhs * H[hp + s]! * q : 0; // ∂L/∂(Δ·A) through exp(Δ·A)·h_{t−1}
+          gdlt += gq * a[es + s]! + dhs * ut * bv;
+          gA[es + s]! += gq * dlt;
+          gut += dhs * dlt * bv;
+          gB[bs + s]! += dhs * du;
+          dh[es + s] = dhs * q;
+        }
+        gu[i] = gut;
+        gdl[i] = gdlt;
+      }
+    }
+  }
+}
+
 /**
  * The same scan from tf ops (architectures.md §4, reference form 1), differentiated by autodiff. Time goes to the
  * leading axis so that each step's slice is contiguous: (T, B, E, S).
  */
-export function selectiveScanOps(u: Tensor3D, delta: Tensor3D, A: Tensor2D, Bm: Tensor3D, Cm: Tensor3D, D: Tensor): Tensor3D {
+export function selectiveScanOps(u: Tensor3D, delta: Tensor3D, A: Tensor2D, Bm: Tensor3D, Cm: Tensor3D, D: Tensor, opts: ScanOptions = {}): Tensor3D {
   const [B, T, E, S] = checkShapes(u, delta, A, Bm, Cm, D);
   const tm = (z: Tensor) => tf.transpose(z, [1, 0, 2]); // (B, T, ·) → (T, B, ·)
-  const uT = tm(u), dT = tm(delta);
+  const uT = tm(u), dT = tm(opts.deltaSoftplus ? tf.softplus(delta) : delta);
   const decay = tf.exp(tf.mul(dT.reshape([T, B, E, 1]), A.reshape([1, 1, E, S])));       // (T, B, E, S), every entry ≤ 1
   const dBu = tf.mul(tf.mul(dT, uT).reshape([T, B, E, 1]), tm(Bm).reshape([T, B, 1, S])); // (T, B, E, S)
   const decays = tf.unstack(decay), inputs = tf.unstack(dBu);

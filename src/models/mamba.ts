@@ -6,7 +6,7 @@
  *   x̃ = SiLU(conv1d(x))                           causal depthwise conv of width K = d_conv, with bias
  *   [δ̂ | B | C] = x_proj(x̃)                       E → R + 2S, no bias, in that order
  *   Δ = softplus(dt_proj(δ̂))                      R → E, bias inside the softplus
- *   y = selective_scan(x̃, Δ, A = −exp(A_log), B, C, D)   (mamba-scan.ts)
+ *   y = selective_scan(x̃, Δ, A = −exp(A_log), B, C, D)   (mamba-scan.ts; the softplus is fused into it)
  *   out = out_proj(y ⊙ SiLU(z))                   E → d, no bias
  *
  * d_conv ablation (tinylang `tinylang/model/arch/mamba.py`, paper-setup.md §3.7):
@@ -86,9 +86,9 @@ export const mamba: MixerFactory = (cfg, _layer, p) => {
       const xs = silu(xc);                                                    // x̃ (B, T, E)
       const dbc = linear(xs, xProj);                                          // (B, T, R + 2S)
       const [dtLow, Bm, Cm] = tf.split(dbc, [R, S, S], 2) as [Tensor3D, Tensor3D, Tensor3D];
-      const delta = tf.softplus(linear(dtLow, dtW, dtB)) as Tensor3D;         // Δ (B, T, E)
+      const dtPre = linear(dtLow, dtW, dtB);                                  // (B, T, E); Δ = softplus(dtPre), bias inside
       const A = tf.neg(tf.exp(A_log)) as Tensor2D;                            // (E, S), real, < 0
-      const y = ctx.site('ssm_output', selectiveScan(xs, delta, A, Bm, Cm, D as Tensor)); // (B, T, E)
+      const y = ctx.site('ssm_output', selectiveScan(xs, dtPre, A, Bm, Cm, D as Tensor, { deltaSoftplus: true })); // (B, T, E)
       const gate = ctx.site('gate', silu(z));                                 // (B, T, E)
       return linear(tf.mul(y, gate) as Tensor3D, outProj);                    // (B, T, E) → (B, T, d)
     },

@@ -148,6 +148,19 @@ for (const [name, scan] of [['fused selectiveScan', selectiveScan], ['tf-ops sel
   });
 }
 
+test('deltaSoftplus: both scans apply Δ = softplus(delta) inside, equal to the reference on softplus(delta)', () => {
+  const [B, T, E, S] = [2, 6, 3, 4];
+  const z = scanInputs(B, T, E, S, 31);
+  const pre = tf.randomNormal([B, T, E], -2, 3, 'float32', 32) as Tensor3D; // spans softplus's linear and exp regimes
+  const want = refScan(B, T, E, S, z.u.dataSync(), Array.from(pre.dataSync(), softplus64), z.A.dataSync(), z.Bm.dataSync(), z.Cm.dataSync(), z.D.dataSync());
+  for (const scan of [selectiveScan, selectiveScanOps]) {
+    const got = tf.tidy(() => scan(z.u, pre, z.A, z.Bm, z.Cm, z.D, { deltaSoftplus: true }).dataSync());
+    const scale = Math.max(1, ...want.map(Math.abs));
+    assert.ok(maxAbsDiff(got, want) < 1e-5 * scale, `max |Δ| ${maxAbsDiff(got, want)} (scale ${scale})`);
+  }
+  tf.dispose([pre, ...Object.values(z)]);
+});
+
 test('the scan stays finite and exact where Δ·A is large and the cumulative decay underflows (no exp of cumsums)', () => {
   // Δ up to ~60 and A down to −16 over 64 steps: Σ|Δ·A| is far beyond float32's exp range; a cumsum-of-log-decays
   // form would overflow here (architectures.md §4 Pitfalls).
@@ -163,23 +176,27 @@ test('the scan stays finite and exact where Δ·A is large and the cumulative de
   tf.dispose(Object.values(z));
 });
 
-test('the fused scan\'s hand-written gradient equals autodiff through the tf-ops scan (all six inputs)', () => {
+test('the fused scan\'s hand-written gradient equals autodiff through the tf-ops scan (all six inputs, with and without deltaSoftplus)', () => {
   const [B, T, E, S] = [2, 9, 4, 5];
   const z = scanInputs(B, T, E, S, 21);
   const w = tf.randomNormal([B, T, E], 0, 1, 'float32', 22);
   const inputs = [z.u, z.dl, z.A, z.Bm, z.Cm, z.D];
-  const gradsOf = (scan: typeof selectiveScan) =>
-    tf.grads((u: Tensor, dl: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor) =>
-      tf.sum(tf.mul(scan(u as Tensor3D, dl as Tensor3D, A as Tensor2D, Bm as Tensor3D, Cm as Tensor3D, D), w)))(inputs);
-  const fused = gradsOf(selectiveScan), ops = gradsOf(selectiveScanOps);
-  ['u', 'Δ', 'A', 'B', 'C', 'D'].forEach((name, k) => {
-    assert.deepEqual(fused[k]!.shape, inputs[k]!.shape, `shape of ∂${name}`);
-    const want = ops[k]!.dataSync();
-    const scale = Math.max(1, ...Array.from(want, Math.abs));
-    const err = maxAbsDiff(fused[k]!.dataSync(), want);
-    assert.ok(err < 2e-5 * scale, `∂${name}: max |Δ| = ${err} (scale ${scale})`);
-  });
-  tf.dispose([...fused, ...ops, w, ...inputs]);
+  for (const deltaSoftplus of [false, true]) {
+    if (deltaSoftplus) inputs[1] = tf.randomNormal([B, T, E], -2, 3, 'float32', 23); // pre-softplus values
+    const gradsOf = (scan: typeof selectiveScan) =>
+      tf.grads((u: Tensor, dl: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor) =>
+        tf.sum(tf.mul(scan(u as Tensor3D, dl as Tensor3D, A as Tensor2D, Bm as Tensor3D, Cm as Tensor3D, D, { deltaSoftplus }), w)))(inputs);
+    const fused = gradsOf(selectiveScan), ops = gradsOf(selectiveScanOps);
+    ['u', 'Δ', 'A', 'B', 'C', 'D'].forEach((name, k) => {
+      assert.deepEqual(fused[k]!.shape, inputs[k]!.shape, `shape of ∂${name}`);
+      const want = ops[k]!.dataSync();
+      const scale = Math.max(1, ...Array.from(want, Math.abs));
+      const err = maxAbsDiff(fused[k]!.dataSync(), want);
+      assert.ok(err < 2e-5 * scale, `deltaSoftplus ${deltaSoftplus}, ∂${name}: max |Δ| = ${err} (scale ${scale})`);
+    });
+    tf.dispose([...fused, ...ops]);
+  }
+  tf.dispose([w, ...inputs, z.dl]);
 });
 
 test('selectiveScan rejects inputs whose shapes do not fit', () => {
