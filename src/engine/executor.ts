@@ -9,7 +9,7 @@
  * a crash kills one worker, never the engine); command stages run through zx, every interpolated
  * value quoted by zx so params stay inert.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
@@ -103,6 +103,8 @@ class Worker {
   current: { task: number; p: Pending } | undefined;
   dead = false;
   constructor(workerFile: string, execArgv: string[], onExit: (w: Worker) => void) {
+    // child_process is loaded on first use: a no-op run never forks and should not pay for it
+    const { fork } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     this.child = fork(workerFile, [], { execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: process.env });
     const onLine = (l: string) => {
       const p = this.current?.p;

@@ -106,7 +106,13 @@ export function putFileSync(src: string, objectsDir: string): FileOut {
       mkdirSync(dir, { recursive: true });
       madeDirs.add(dir);
     }
-    renameSync(src, dest);
+    try {
+      renameSync(src, dest);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync(src)) throw e;
+      mkdirSync(dir, { recursive: true }); // the store was emptied since we last looked
+      renameSync(src, dest);
+    }
   } finally {
     closeSync(fd);
   }

@@ -132,7 +132,13 @@ export function materializeFiles(target: string, id: string, outputs: Manifest, 
     madeDirs.add(parent);
   }
   const tmp = join(parent, `.tmp-${randomBytes(6).toString('hex')}`);
-  mkdirSync(tmp);
+  try {
+    mkdirSync(tmp);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(parent, { recursive: true }); // someone removed artifacts/ since we last looked
+    mkdirSync(tmp);
+  }
   const stats: Record<string, StatTriple> = {};
   try {
     for (const [rel, f] of manifestFiles(outputs)) {

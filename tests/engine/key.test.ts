@@ -59,3 +59,15 @@ test('every recipe field moves the key', () => {
   const shuffled = Object.fromEntries(Object.entries(recipe).reverse()) as unknown as Recipe;
   assert.equal(keyOf(shuffled), k0);
 });
+
+test('the hand-written recipe encoding equals generic canonical JSON', async () => {
+  const { encodeRecipe } = await import('../../src/engine/key.ts');
+  const variants: Recipe[] = [
+    recipe,
+    { ...recipe, inputs: {}, env: {}, params: null, timeoutMs: 5 },
+    { ...recipe, inputs: { z: { stage: 'a', digest: 'd' }, a: { stage: 'b"q', digest: 'e' } }, params: [1, { b: 2, a: [null] }] },
+    Object.freeze({ ...recipe, kind: 'command', body: { strings: ['a', 'b'], values: [{ $placeholder: 'outDir' }] } }) as Recipe,
+  ];
+  for (const r of variants) assert.equal(encodeRecipe(r), canonicalJson(r));
+  assert.equal(keyOf(recipe), digestJson({ salt: ENGINE_SALT, recipe: recipe as never }));
+});
