@@ -88,7 +88,7 @@ export const mamba: MixerFactory = (cfg, _layer, p) => {
       const [dtLow, Bm, Cm] = tf.split(dbc, [R, S, S], 2) as [Tensor3D, Tensor3D, Tensor3D];
       const dtPre = linear(dtLow, dtW, dtB);                                  // (B, T, E); Δ = softplus(dtPre), bias inside
       const A = tf.neg(tf.exp(A_log)) as Tensor2D;                            // (E, S), real, < 0
-      const y = ctx.site('ssm_output', selectiveScan(xs, dtPre, A, Bm, Cm, D as Tensor, { deltaSoftplus: true })); // (B, T, E)
+      const y = ctx.site('ssm_output', selectiveScan(xs, dtPre, A, Bm, Cm, D, { deltaSoftplus: true })); // (B, T, E)
       const gate = ctx.site('gate', silu(z));                                 // (B, T, E)
       return linear(tf.mul(y, gate) as Tensor3D, outProj);                    // (B, T, E) → (B, T, d)
     },
