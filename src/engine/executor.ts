@@ -246,12 +246,31 @@ export class LocalExecutor implements Executor {
     const strings = Object.assign([...t.strings], { raw: [...t.strings] }) as unknown as TemplateStringsArray;
     const ac = new AbortController();
     let reason: 'cancel' | 'timeout' | undefined;
-    const onAbort = () => {
-      reason ??= 'cancel';
+    let group: number | undefined; // the command runs in its own process group, killed as a whole
+    let killTimer: NodeJS.Timeout | undefined;
+    const stop = (why: 'cancel' | 'timeout') => {
+      reason ??= why;
+      if (group !== undefined) {
+        const g = group;
+        try {
+          process.kill(-g, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
+        killTimer = setTimeout(() => {
+          try {
+            process.kill(-g, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }, CANCEL_GRACE_MS);
+        killTimer.unref();
+      }
       ac.abort();
     };
+    const onAbort = () => stop('cancel');
     signal.addEventListener('abort', onAbort, { once: true });
-    const timer = job.timeoutMs ? setTimeout(() => ((reason = 'timeout'), ac.abort()), job.timeoutMs) : undefined;
+    const timer = job.timeoutMs ? setTimeout(() => stop('timeout'), job.timeoutMs) : undefined;
     const log: string[] = [];
     const onLine = (l: string) => {
       const m = /^::progress (\d+)\/(\d+)(?: (.*))?$/.exec(l);
@@ -271,7 +290,9 @@ export class LocalExecutor implements Executor {
     for (const [n, d] of Object.entries(job.inputs)) env[`MECHEVAL_INPUT_${n.toUpperCase()}`] = d;
     if (job.gpus.length) env.CUDA_VISIBLE_DEVICES = job.gpus.join(',');
     try {
-      const p = $({ cwd: job.cwd, env, signal: ac.signal, quiet: true, nothrow: true, verbose: false, shell: '/bin/bash' })(strings, ...values);
+      // detached: its own process group, so cancelling kills `sleep` and friends, not just bash
+      const p = $({ cwd: job.cwd, env, signal: ac.signal, quiet: true, nothrow: true, verbose: false, shell: '/bin/bash', detached: true })(strings, ...values);
+      group = p.child?.pid;
       p.stdout.on('data', lineSplitter(onLine));
       p.stderr.on('data', lineSplitter(onLine));
       const r = await p;
@@ -284,6 +305,14 @@ export class LocalExecutor implements Executor {
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
+      if (reason && group !== undefined) {
+        try {
+          process.kill(-group, 'SIGKILL'); // anything of the group still alive after the shell exited
+        } catch {
+          /* none left */
+        }
+      }
+      clearTimeout(killTimer);
     }
   }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync, readdirSync, rmSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixture } from './fixture.ts';
-import { buildProject, actions } from './helpers.ts';
+import { buildProject, actions, waitFor } from './helpers.ts';
 import { loadPipeline, Session, prepare, inspect, readLockFile, EngineError } from '../../src/engine/index.ts';
 import { manifestFiles } from '../../src/engine/store.ts';
 
@@ -244,6 +244,31 @@ test('a param with shell metacharacters stays one inert argument', async () => {
     assert.equal(p.read('artifacts/shell/msg.txt'), evil);
     assert.equal(p.read('artifacts/shell/argc.txt').trim(), '1');
     for (const f of ['pwned1', 'pwned2', 'pwned3', 'pwned4', 'pwned5']) assert.ok(!p.exists(f), `${f} must not exist`);
+  } finally {
+    p.cleanup();
+  }
+});
+
+test('timeouts fail function and command stages; a command is killed with its whole process group', async () => {
+  const p = fixture();
+  try {
+    p.config({ extra: ['timeouts'] });
+    const r = await buildProject(p, { targets: ['hang/*'], keepGoing: true });
+    for (const id of ['hang/fn', 'hang/cmd']) {
+      const o = r.rec.byId(id)!;
+      assert.equal(o.action, 'failed', id);
+      assert.match((o.error as Error).message, /timed out after 300 ms/, id);
+    }
+    assert.equal(r.session.store.listRuns().length, 0);
+    const pid = Number(p.read('sleep.pid'));
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 5000);
   } finally {
     p.cleanup();
   }

@@ -72,6 +72,9 @@ if (x.has('boom')) extra.push(stage({ id: 'boom', outputs: ['out.txt'], run: fn(
 if (x.has('lazy')) extra.push(stage({ id: 'lazy', outputs: ['never.txt'], run: fn(m, 'lazy') }));
 if (x.has('suicide')) extra.push(stage({ id: 'suicide', outputs: ['out.txt'], run: fn(m, 'suicide') }));
 if (x.has('slow')) extra.push(stage({ id: 'slow', outputs: ['out.txt'], run: fn(m, 'slow') }));
+if (x.has('timeouts')) extra.push(
+  stage({ id: 'hang/fn', outputs: ['out.txt'], run: fn(m, 'slow'), timeoutMs: 300 }),
+  stage({ id: 'hang/cmd', outputs: ['o'], run: cmd(({ outDir }) => sh\`sleep 30 & echo $! > sleep.pid; wait; echo x > \${outDir}/o\`), timeoutMs: 300 }));
 if (x.has('meet')) extra.push(
   stage({ id: 'meet/a', params: { me: 'a', partner: 'b' }, schema: { type: 'object' }, outputs: ['times.json'], run: fn(m, 'meet') }),
   stage({ id: 'meet/b', params: { me: 'b', partner: 'a' }, schema: { type: 'object' }, outputs: ['times.json'], run: fn(m, 'meet') }));
