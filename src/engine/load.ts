@@ -25,6 +25,21 @@ async function ensureTsx(): Promise<void> {
   tsxRegistered = true;
 }
 
+/** Import a module by absolute path, registering tsx first if it is TypeScript and no loader is active. */
+export async function importModule(abs: string): Promise<Record<string, unknown>> {
+  const url = pathToFileURL(abs).href;
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (/\.[cm]?tsx?$/.test(abs) && (code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_MODULE_NOT_FOUND') && !tsxRegistered) {
+      await ensureTsx();
+      return (await import(`${url}?tsx`)) as Record<string, unknown>;
+    }
+    throw e;
+  }
+}
+
 export function defaultPipelineFile(cwd = process.cwd()): string {
   for (const f of ['pipeline.ts', 'pipeline.mjs', 'pipeline.js']) if (existsSync(resolve(cwd, f))) return resolve(cwd, f);
   return resolve(cwd, 'pipeline.ts');
@@ -49,7 +64,7 @@ export async function loadPipeline(file: string | undefined, opts: { config?: st
       const code = (e as NodeJS.ErrnoException).code;
       if (isTs && (code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_MODULE_NOT_FOUND') && !tsxRegistered) {
         await ensureTsx();
-        mod = (await import(url)) as { default?: unknown };
+        mod = (await import(`${url}?tsx`)) as { default?: unknown }; // the failed load is cached under the plain URL
       } else throw e;
     }
   } catch (e) {

@@ -66,6 +66,13 @@ test('run --json, status --json, dag --format json, dry-run, verify and report',
     assert.equal(rep.code, 0, rep.stderr);
     assert.match(rep.stdout, /report down: artifacts\/down\//);
 
+    const show = await cli(p.dir, ['show', 'up', '--n', '3']);
+    assert.equal(show.code, 0, show.stderr);
+    assert.equal(show.stdout.trim(), 'value=a n=3 text=a!');
+    const showOther = await cli(p.dir, ['show', 'other']);
+    assert.match(showOther.stdout, /no show function declared[\s\S]*o\.txt\s+5 bytes/);
+    assert.equal((await cli(p.dir, ['show', 'nope'])).code, 2);
+
     const gc = await cli(p.dir, ['gc', '--dry-run']);
     assert.equal(gc.code, 0);
     assert.match(gc.stdout, /would delete 0 object/);

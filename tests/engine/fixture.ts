@@ -30,6 +30,7 @@ export async function down(ctx) {
   await writeFile(join(ctx.outDir, 'dir/sub/x.txt'), t.toUpperCase());
   await writeFile(join(ctx.outDir, 'out.txt'), t.toUpperCase());
 }
+export async function showUp(ctx) { const t = await readFile(join(ctx.outDir, 'out.txt'), 'utf8'); return 'value=' + ctx.params.value + ' n=' + ctx.n + ' text=' + t; }
 export async function other(ctx) { await note(ctx.id); await writeFile(join(ctx.outDir, 'o.txt'), 'other'); }
 export async function boom(ctx) { await note(ctx.id); await writeFile(join(ctx.outDir, 'out.txt'), 'partial'); throw new Error('boom: deliberate failure'); }
 export async function lazy(ctx) { await note(ctx.id); }
@@ -62,7 +63,7 @@ const m = new URL('./stages.mjs', import.meta.url);
 const up = stage({
   id: 'up', params: { value: cfg.value, note: cfg.note },
   schema: { type: 'object', properties: { value: { type: 'string' }, note: { type: 'string' } }, required: ['value'], additionalProperties: false },
-  outputs: ['out.txt'], run: fn(m, 'up'), env: { flavour: cfg.flavour, probe: () => 'probe-' + cfg.flavour },
+  outputs: ['out.txt'], run: fn(m, 'up'), env: { flavour: cfg.flavour, probe: () => 'probe-' + cfg.flavour }, show: fn(m, 'showUp'),
 });
 const down = stage({ id: 'down', inputs: { src: up }, outputs: ['out.txt', 'dir/'], run: fn(m, 'down') });
 const other = stage({ id: 'other', outputs: ['o.txt'], run: fn(m, 'other') });

@@ -2,7 +2,7 @@
  * @module commands/inspect — read-only commands: `status`, `dag`, `show`.
  */
 import { existsSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { importModule } from '../../engine/load.ts';
 import { Session } from '../../engine/session.ts';
 import { prepare } from '../../engine/build.ts';
 import { selectTargets, upstreamClosure, type Pipeline } from '../../engine/pipeline.ts';
@@ -77,7 +77,7 @@ export async function showCommand(ctx: Ctx): Promise<number> {
     for (const [rel, f] of manifestFiles(entry.outputs)) line(ctx.out, `  ${rel}  ${f.size} bytes  ${f.digest.slice(0, 12)}`);
     return 0;
   }
-  const mod = (await import(pathToFileURL(ses.abs(s.show.module)).href)) as Record<string, unknown>;
+  const mod = await importModule(ses.abs(s.show.module));
   const f = mod[s.show.export];
   if (typeof f !== 'function') {
     throw new EngineError({ code: 'stage_invalid', message: `show function '${s.show.export}' not exported by ${s.show.module}`, fields: { stage: id, module: s.show.module } });
