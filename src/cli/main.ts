@@ -7,10 +7,6 @@
 // Read lazily by libuv at first use, so setting it here, before any async fs call, takes effect.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 import { realpathSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-// A larger young generation: planning a thousand stages allocates many short-lived strings, and
-// the default 16 MiB semi-space makes the scavenger run dozens of times in a no-op run.
-setFlagsFromString('--max-semi-space-size=64');
 import { fileURLToPath } from 'node:url';
 import { parseArgs, helpText, type CommandName } from './flags.ts';
 import { formatError, exitCodeOf } from '../engine/errors.ts';

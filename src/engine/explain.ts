@@ -6,8 +6,7 @@
  * `inspect()` computes, without running or writing anything, every selected stage's key (when
  * its upstream outputs are known), its state, its causes and what `run` would do.
  */
-import { existsSync } from 'node:fs';
-import { canonicalJson, escapePointer, type Json, type Recipe } from './key.ts';
+import { canonicalJson, type Json, type Recipe } from './key.ts';
 import { manifestDigest, manifestFiles, type Manifest } from './store.ts';
 import type { Session } from './session.ts';
 import type { Stage } from './task.ts';
@@ -145,8 +144,3 @@ export function inspect(ses: Session, stages: readonly Stage[]): StageStatus[] {
   return out;
 }
 
-export function stageDirExists(ses: Session, id: string): boolean {
-  return existsSync(ses.ws.stageDir(id));
-}
-
-export { escapePointer };

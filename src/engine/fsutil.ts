@@ -1,8 +1,8 @@
 /**
  * @module fsutil — atomic writes and small filesystem helpers shared by the store and indexes.
  *
- * Protocol everywhere: write a temp file next to the target, fsync it, rename it over the target,
- * then fsync the directory so the rename itself survives a power cut (Nix defaults
+ * Protocol: write a temp file next to the target, fsync it, rename it over the target, then (for
+ * indexes) fsync the directory so the rename itself survives a power cut (Nix defaults
  * `fsync-store-paths` to false and users see empty store files after crashes: NixOS/nix#11148).
  */
 import {
@@ -17,6 +17,7 @@ import {
   chmodSync,
   lstatSync,
 } from 'node:fs';
+import { open as openP, rm as rmP } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -66,16 +67,6 @@ export function writeFileAtomicSync(target: string, data: string | Uint8Array, o
   if (opts.dirSync !== false) fsyncDir(dirname(target));
 }
 
-/** fsync an existing file by path. */
-export function fsyncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Remove a tree even if it contains read-only files or directories. */
 export function rmTree(path: string): void {
   try {
@@ -113,36 +104,8 @@ export function listFiles(dir: string, prefix = ''): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Async variants for the per-stage commit path: they run on the libuv thread pool, so the
-// commits (and fsyncs) of concurrent stages overlap instead of blocking the scheduler.
-
-import { open as openP, rename as renameP, rm as rmP, mkdir as mkdirP } from 'node:fs/promises';
-
-/**
- * temp → write → fsync → rename. No directory fsync: every read of the store re-verifies what it
- * finds (restores re-hash objects, fresh checks compare stats then content), so a rename lost in
- * a power cut costs a rebuild, never a wrong result.
- */
-export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
-  const tmp = tmpName(target);
-  const fh = await openP(tmp, 'w', 0o644).catch(async (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'ENOENT') throw e;
-    await mkdirP(dirname(target), { recursive: true });
-    return openP(tmp, 'w', 0o644);
-  });
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await renameP(tmp, target);
-  } catch (e) {
-    await rmP(tmp, { force: true });
-    throw e;
-  }
-}
+// Async variants, for the engine-side commit of large outputs and for big scratch dirs: they run
+// on the libuv thread pool and do not block the scheduler.
 
 export async function fsyncFileAsync(path: string): Promise<void> {
   const fh = await openP(path, 'r');
