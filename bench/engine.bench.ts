@@ -68,7 +68,7 @@ export async function run(): Promise<void> {
       const check = node(['run', '--json']);
       const fresh = check.out.split('\n').filter((l) => l.includes('"action":"fresh"')).length;
       const viaNpm = timeProcess('npm', ['run', '--silent', 'pipeline', '--', 'run', '--pipeline', pipe], REPO);
-      console.log('  (wall time of the whole process; cpu = user+sys of the engine process, workers excluded)');
+      console.log('  (wall time of the whole process; cpu = user+sys of the process and the workers it reaped)');
       row('node -e 0 (process floor)', nodeZero, undefined, cpuOf(zeros));
       row('cold run (node dist/src/cli/main.js run)', cold.s, 3, cpuOf([cold]));
       row('no-op run (median of 5)', noop, 0.15, cpuOf(noops));

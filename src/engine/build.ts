@@ -155,7 +155,7 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
       }
     }
     if (opts.lockFile !== false) {
-      updateLockFile(resolve(ses.root, opts.lockFile ?? p.lockFile), new Set(p.byId.keys()), built);
+      ses.ws.lockStamp = updateLockFile(resolve(ses.root, opts.lockFile ?? p.lockFile), new Set(p.byId.keys()), built, ses.ws.lockStamp);
     }
     if ([...outcomes.values()].some((o) => o.action === 'ran' || o.action === 'restored')) ses.history.recordRun(keys);
   } finally {

@@ -3,7 +3,8 @@
  * output digests (DVC's dvc.lock idea: params are kept as values so a diff reads `lr: 0.001 →
  * 0.0003`). `run` updates it for what it built; `verify` recomputes keys against it.
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { EngineError } from './errors.ts';
 import { writeFileAtomicSync } from './fsutil.ts';
 import type { Json } from './key.ts';
@@ -60,10 +61,44 @@ export function outputDigests(m: Manifest): Record<string, string> {
 }
 
 /**
- * Merge built stages into the lock file; drop entries of stages the pipeline no longer declares.
- * Writes only if the text changed. Returns whether it wrote.
+ * A fingerprint of "this lock file, as we last left it, records exactly these entries": the
+ * file's stat plus a digest of what was merged into it. Kept in the workspace index, it lets a
+ * no-op run skip reading and comparing a large lock file.
  */
-export function updateLockFile(path: string, declared: ReadonlySet<string>, built: ReadonlyMap<string, LockEntry>): boolean {
+export interface LockStamp {
+  path: string;
+  stat: string;
+  built: string;
+}
+
+function statKey(path: string): string | undefined {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.size}:${st.mtimeNs}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+export function builtDigest(declared: ReadonlySet<string>, built: ReadonlyMap<string, LockEntry>): string {
+  const h = createHash('sha256');
+  h.update(`${declared.size}\0`);
+  for (const id of declared) h.update(`${id}\0`);
+  for (const [id, e] of built) h.update(`${id}\0${e.key}\0${JSON.stringify(e.outputs)}\0${JSON.stringify(e.params)}\0`);
+  return h.digest('hex');
+}
+
+/**
+ * Merge built stages into the lock file; drop entries of stages the pipeline no longer declares.
+ * Writes only if the text changed. Returns the stamp of the file as left.
+ */
+export function updateLockFile(path: string, declared: ReadonlySet<string>, built: ReadonlyMap<string, LockEntry>, stamp?: LockStamp): LockStamp | undefined {
+  const digest = builtDigest(declared, built);
+  if (stamp && stamp.path === path && stamp.built === digest && stamp.stat === statKey(path)) return stamp; // unchanged since we wrote it
+  const done = (): LockStamp | undefined => {
+    const st = statKey(path);
+    return st ? { path, stat: st, built: digest } : undefined;
+  };
   let old: LockFileData | undefined;
   try {
     old = readLockFile(path);
@@ -76,7 +111,7 @@ export function updateLockFile(path: string, declared: ReadonlySet<string>, buil
       const o = old!.stages[id];
       return o !== undefined && o.key === e.key && sameJson(o.outputs, e.outputs) && sameJson(o.params, e.params);
     });
-    if (same) return false;
+    if (same) return done();
   }
   const stages: Record<string, LockEntry> = {};
   for (const [id, e] of Object.entries(old?.stages ?? {})) if (declared.has(id)) stages[id] = e;
@@ -88,7 +123,6 @@ export function updateLockFile(path: string, declared: ReadonlySet<string>, buil
   } catch {
     /* new */
   }
-  if (before === text) return false;
-  writeFileAtomicSync(path, text);
-  return true;
+  if (before !== text) writeFileAtomicSync(path, text);
+  return done();
 }

@@ -16,6 +16,7 @@ import { writeFileAtomicSync, rmTree } from './fsutil.ts';
 import { hashFileSync } from './hash.ts';
 import { manifestFiles, type Manifest, type Store } from './store.ts';
 import { EngineError } from './errors.ts';
+import type { LockStamp } from './lockfile.ts';
 
 export type StatTriple = [size: number, mtimeNs: string, ino: string];
 
@@ -31,14 +32,19 @@ export const WORKSPACE_INDEX = '.mecheval-index.json';
 
 export class Workspace {
   private entries: Record<string, WorkspaceEntry> = {};
+  /** the lock file as this workspace last left it (see lockfile.ts LockStamp) */
+  private lock: LockStamp | undefined;
   private dirty = false;
   readonly indexFile: string;
 
   constructor(readonly dir: string) {
     this.indexFile = join(dir, WORKSPACE_INDEX);
     try {
-      const parsed = JSON.parse(readFileSync(this.indexFile, 'utf8')) as { v: number; stages: Record<string, WorkspaceEntry> };
-      if (parsed.v === 1) this.entries = parsed.stages;
+      const parsed = JSON.parse(readFileSync(this.indexFile, 'utf8')) as { v: number; stages: Record<string, WorkspaceEntry>; lock?: LockStamp };
+      if (parsed.v === 1) {
+        this.entries = parsed.stages;
+        this.lock = parsed.lock;
+      }
     } catch {
       /* no index yet */
     }
@@ -67,13 +73,23 @@ export class Workspace {
     }
   }
 
+  get lockStamp(): LockStamp | undefined {
+    return this.lock;
+  }
+
+  set lockStamp(s: LockStamp | undefined) {
+    if (JSON.stringify(s) === JSON.stringify(this.lock)) return;
+    this.lock = s;
+    this.dirty = true;
+  }
+
   ids(): string[] {
     return Object.keys(this.entries);
   }
 
   save(): void {
     if (!this.dirty) return;
-    writeFileAtomicSync(this.indexFile, JSON.stringify({ v: 1, stages: this.entries }));
+    writeFileAtomicSync(this.indexFile, JSON.stringify({ v: 1, stages: this.entries, ...(this.lock ? { lock: this.lock } : {}) }));
     this.dirty = false;
   }
 

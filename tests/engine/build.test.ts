@@ -30,6 +30,11 @@ test('cold run, then no-op; lock file records keys, params and output digests', 
     assert.deepEqual(lock.stages.up!.params, { value: 'a', note: 'n1' });
     assert.deepEqual(Object.keys(lock.stages.down!.outputs).sort(), ['dir', 'out.txt']);
     assert.deepEqual(readdirSync(p.path('cache/tmp')), [], 'no temp leftovers');
+    // a hand-edited lock file is noticed (its stat changed) and rewritten by the next run
+    const text = p.read('pipeline.lock.json');
+    p.write('pipeline.lock.json', JSON.stringify({ version: 1, stages: {} }));
+    assert.deepEqual(actions(await buildProject(p)), { up: 'fresh', down: 'fresh', other: 'fresh' });
+    assert.equal(p.read('pipeline.lock.json'), text);
   } finally {
     p.cleanup();
   }
