@@ -7,7 +7,7 @@
  * round trips per stage (each a pair of context switches, which dominated cold runs of many
  * small stages).
  */
-import { statSync, openSync, readSync, fsyncSync, fchmodSync, closeSync, renameSync, unlinkSync, existsSync, mkdirSync } from 'node:fs';
+import { lstatSync, readdirSync, openSync, readSync, fsyncSync, fchmodSync, closeSync, renameSync, unlinkSync, existsSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { CHUNK, type Hash } from './hash.ts';
@@ -39,16 +39,32 @@ export function scanOutputs(outDir: string, outputs: readonly string[]): { found
     const p = join(outDir, name);
     let st;
     try {
-      st = statSync(p);
+      st = lstatSync(p);
     } catch {
       missing.push(decl);
       continue;
     }
-    if (st.isDirectory()) found.push({ name, type: 'dir', files: listFiles(p).map((rel) => [rel, join(p, rel)]) });
+    if (st.isDirectory()) {
+      const links = listLinks(p);
+      if (links.length) missing.push(`${decl} (contains symbolic links: ${links.slice(0, 3).join(', ')}; write regular files)`);
+      else found.push({ name, type: 'dir', files: listFiles(p).map((rel) => [rel, join(p, rel)]) });
+    } else if (st.isSymbolicLink()) missing.push(`${decl} (a symbolic link; write a regular file)`);
     else if (decl.endsWith('/')) missing.push(`${decl} (a file, expected a directory)`);
+    else if (!st.isFile()) missing.push(`${decl} (not a regular file)`);
     else found.push({ name, type: 'file', files: [['', p]] });
   }
   return { found, missing };
+}
+
+/** Symbolic links under a directory (relative paths): they would be moved, not copied, into the store. */
+function listLinks(dir: string, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const ent of readdirSync(join(dir, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${ent.name}` : ent.name;
+    if (ent.isSymbolicLink()) out.push(rel);
+    else if (ent.isDirectory()) out.push(...listLinks(dir, rel));
+  }
+  return out;
 }
 
 export function missingOutputs(stageId: string, missing: string[], outputs: readonly string[]): EngineError {

@@ -169,3 +169,26 @@ test('BLAKE3 store: objects carry the b3- prefix, restores verify them, no-op ru
     p.cleanup();
   }
 });
+
+test('symbolic links among outputs are refused (they would be moved, not copied, into the store)', async () => {
+  const p = project({
+    'stages.mjs': `import { writeFileSync, symlinkSync, mkdirSync } from 'node:fs'; import { join } from 'node:path';
+export function link(ctx) { writeFileSync(join(ctx.outDir, 'real'), 'x'); symlinkSync('/etc/hostname', join(ctx.outDir, 'out.txt')); }
+export function dirlink(ctx) { mkdirSync(join(ctx.outDir, 'd')); symlinkSync('/etc/hostname', join(ctx.outDir, 'd', 'l')); }\n`,
+    'pipeline.ts': `import { stage, fn, pipeline } from '${ENGINE}';
+const m = new URL('./stages.mjs', import.meta.url);
+export default pipeline({ stages: [stage({ id: 'link', outputs: ['out.txt'], run: fn(m, 'link') }), stage({ id: 'dirlink', outputs: ['d/'], run: fn(m, 'dirlink') })] });`,
+  });
+  try {
+    const r = await buildProject(p, { keepGoing: true });
+    for (const id of ['link', 'dirlink']) {
+      const o = r.rec.byId(id)!;
+      assert.equal(o.action, 'failed');
+      assert.equal((o.error as EngineError).code, 'output_missing');
+      assert.match((o.error as EngineError).message, /symbolic link/);
+    }
+    assert.equal(r.session.store.listObjects().length, 0);
+  } finally {
+    p.cleanup();
+  }
+});
