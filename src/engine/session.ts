@@ -144,6 +144,17 @@ export class Session {
     };
   }
 
+  /**
+   * Absolute paths whose content enters this stage's key: its module and every local module it
+   * imports, its declared `files`, and its schema file. Watch mode watches these (never outputs).
+   */
+  sourceFiles(s: Stage): string[] {
+    const roots = [...(s.body.kind === 'function' ? [this.abs(s.body.module)] : []), ...s.files.map((f) => this.abs(f))];
+    const out = new Set(Object.keys(this.graph.digest(roots).code).filter((f) => !f.includes(' → ')).map((f) => this.abs(f)));
+    if (typeof s.schema === 'string') out.add(this.abs(s.schema));
+    return [...out].sort();
+  }
+
   key(r: Recipe): Hash {
     return keyOf(r);
   }

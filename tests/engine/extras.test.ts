@@ -192,3 +192,14 @@ export default pipeline({ stages: [stage({ id: 'link', outputs: ['out.txt'], run
     p.cleanup();
   }
 });
+
+test('sourceFiles lists what a stage key reads (for watch mode): module, imports, schema file', async () => {
+  const p = fixture();
+  try {
+    const { pipeline: pl, root } = await loadPipeline(p.path('pipeline.ts'), { fresh: true });
+    const ses = new Session(pl, { root });
+    assert.deepEqual(ses.sourceFiles(pl.byId.get('up')!), [p.path('helper.mjs'), p.path('stages.mjs')]);
+  } finally {
+    p.cleanup();
+  }
+});
