@@ -59,6 +59,10 @@ export async function runTargets(ctx: Ctx, targets: readonly string[]): Promise<
       reporter,
       signal: intr.signal,
     });
+  } catch (e) {
+    if (!intr.interrupted()) throw e;
+    line(ctx.err, formatError(e));
+    return { code: 130 }; // interrupted while waiting for the lock or preparing
   } finally {
     intr.dispose();
   }
