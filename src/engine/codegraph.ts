@@ -191,7 +191,7 @@ export class CodeGraph {
       else {
         const bytes = readFileSync(abs);
         info = JS_EXT.test(abs) ? analyseSource(bytes.toString('utf8'), abs) : { digest: hashBytes(bytes), imports: [] };
-        this.stat.record(abs, st, info.digest, info.imports);
+        this.stat.record(abs, st, info.digest, info.imports, hashBytes(bytes));
       }
     }
     this.files.set(abs, info);

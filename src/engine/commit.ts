@@ -16,6 +16,7 @@ import type { Recipe } from './key.ts';
 export interface CommitRequest {
   objectsDir: string;
   outputs: readonly string[];
+  volatile?: readonly string[];
   /** run-cache entry path and the recipe to record there */
   runPath: string;
   recipe: Recipe;
@@ -30,7 +31,7 @@ export interface CommitResult {
 }
 
 export function commitSync(stageId: string, key: string, outDir: string, ms: number, req: CommitRequest): CommitResult {
-  const manifest = ingestSync(stageId, outDir, req.outputs, req.objectsDir);
+  const manifest = ingestSync(stageId, outDir, req.outputs, req.objectsDir, req.volatile);
   writeFileAtomicSync(req.runPath, JSON.stringify({ v: 1, key, stage: stageId, recipe: req.recipe, outputs: manifest, ms: Math.round(ms), at: new Date().toISOString() }), { dirSync: false });
   const stats = materializeFiles(req.artifactDir, stageId, manifest, (d) => objectPathIn(req.objectsDir, d));
   return { manifest, stats, ms };

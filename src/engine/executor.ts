@@ -28,6 +28,8 @@ export interface Job {
   params: unknown;
   /** input name → absolute dir of that upstream's outputs */
   inputs: Record<string, string>;
+  /** input name → which stage and key produced it (provenance for reports), and how long that run took */
+  upstream: Record<string, UpstreamRef>;
   outDir: string;
   scratchDir: string;
   gpus: number[];
@@ -39,6 +41,13 @@ export interface Job {
    * result — the local pool does, inside the worker. Otherwise the engine commits.
    */
   commit?: CommitRequest;
+}
+
+export interface UpstreamRef {
+  id: string;
+  key: string;
+  /** wall time of the run that produced these outputs (null when unknown, e.g. its run entry was collected) */
+  ms: number | null;
 }
 
 export interface JobHooks {
@@ -220,7 +229,7 @@ export class LocalExecutor implements Executor {
         task,
         module: body.module,
         export: body.export,
-        ctx: { id: job.stageId, key: job.key, params: job.params, inputs: job.inputs, outDir: job.outDir, scratchDir: job.scratchDir, gpus: job.gpus },
+        ctx: { id: job.stageId, key: job.key, params: job.params, inputs: job.inputs, upstream: job.upstream, outDir: job.outDir, scratchDir: job.scratchDir, gpus: job.gpus },
         commit: job.commit,
       });
     });

@@ -19,7 +19,11 @@ export interface FileOut {
   digest: string;
   size: number;
 }
-export type OutputEntry = ({ type: 'file' } & FileOut) | { type: 'dir'; digest: string; files: Record<string, FileOut> };
+/**
+ * `volatile` marks an output declared volatile by its stage (timings, logs): stored and restored like any other,
+ * but left out of the stage's output digest, so it drives neither early cutoff, nor downstream keys, nor `verify`.
+ */
+export type OutputEntry = (({ type: 'file' } & FileOut) | { type: 'dir'; digest: string; files: Record<string, FileOut> }) & { volatile?: true };
 /** output name (no trailing slash) → what it holds */
 export type Manifest = Record<string, OutputEntry>;
 
@@ -76,8 +80,9 @@ export function missingOutputs(stageId: string, missing: string[], outputs: read
   });
 }
 
-export function buildManifest(found: FoundOutput[], put: Map<string, FileOut>): Manifest {
+export function buildManifest(found: FoundOutput[], put: Map<string, FileOut>, volatile: readonly string[] = []): Manifest {
   const m: Manifest = {};
+  const vol = new Set(volatile.map((v) => v.replace(/\/$/, '')));
   for (const o of found) {
     if (o.type === 'file') m[o.name] = { type: 'file', ...put.get(o.files[0]![1])! };
     else {
@@ -85,6 +90,7 @@ export function buildManifest(found: FoundOutput[], put: Map<string, FileOut>): 
       for (const [rel, abs] of o.files) files[rel] = put.get(abs)!;
       m[o.name] = { type: 'dir', digest: digestJson(Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.digest]))), files };
     }
+    if (vol.has(o.name)) m[o.name]!.volatile = true;
   }
   return m;
 }
@@ -136,10 +142,10 @@ export function putFileSync(src: string, objectsDir: string): FileOut {
 }
 
 /** Synchronous ingest (SHA-256 stores only). */
-export function ingestSync(stageId: string, outDir: string, outputs: readonly string[], objectsDir: string): Manifest {
+export function ingestSync(stageId: string, outDir: string, outputs: readonly string[], objectsDir: string, volatile: readonly string[] = []): Manifest {
   const { found, missing } = scanOutputs(outDir, outputs);
   if (missing.length) throw missingOutputs(stageId, missing, outputs);
   const put = new Map<string, FileOut>();
   for (const o of found) for (const [, abs] of o.files) put.set(abs, putFileSync(abs, objectsDir));
-  return buildManifest(found, put);
+  return buildManifest(found, put, volatile);
 }

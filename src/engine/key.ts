@@ -142,6 +142,8 @@ export interface Recipe {
   env: Record<string, Json>;
   /** declared output names. */
   outputs: string[];
+  /** volatile outputs; present only when the stage declares some, so other keys are unchanged. */
+  volatile?: string[];
   /** timeouts change what a run can produce (REAPI puts the timeout in the action key). */
   timeoutMs: number | null;
 }

@@ -56,8 +56,9 @@ export function lockText(data: LockFileData): string {
   return `${JSON.stringify(sortDeep(data), null, 2)}\n`;
 }
 
+/** Output name → digest, for the lock file and `verify --rerun`; volatile outputs are not recorded. */
 export function outputDigests(m: Manifest): Record<string, string> {
-  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.digest]));
+  return Object.fromEntries(Object.entries(m).filter(([, v]) => !v.volatile).map(([k, v]) => [k, v.digest]));
 }
 
 /**

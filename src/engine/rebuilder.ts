@@ -19,7 +19,7 @@ import { manifestDigest, manifestFiles, type Manifest } from './store.ts';
 import type { StatTriple } from './trace.ts';
 import type { Session } from './session.ts';
 import type { Stage } from './task.ts';
-import type { Executor } from './executor.ts';
+import type { Executor, Job } from './executor.ts';
 import type { Slots } from './scheduler.ts';
 import type { Reporter, StageOutcome } from './progress.ts';
 
@@ -93,12 +93,17 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
   try {
     reporter.stageStart(id, 'run', ses.history.forecast(id));
     const inputs: Record<string, string> = {};
-    for (const [name, up] of Object.entries(stage.inputs)) inputs[name] = ses.ws.stageDir(up);
+    const upstream: Job['upstream'] = {};
+    for (const [name, up] of Object.entries(stage.inputs)) {
+      inputs[name] = ses.ws.stageDir(up);
+      const upKey = ses.ws.get(up)?.key ?? '';
+      upstream[name] = { id: up, key: upKey, ms: upKey ? ses.store.readRun(upKey)?.ms ?? null : null };
+    }
     const committed = await deps.executor.run(
       {
-        stageId: id, key, body: ses.body(stage), params: stage.params, inputs, outDir, scratchDir, gpus: grant.gpus, cwd: ses.root, timeoutMs: stage.timeoutMs,
+        stageId: id, key, body: ses.body(stage), params: stage.params, inputs, upstream, outDir, scratchDir, gpus: grant.gpus, cwd: ses.root, timeoutMs: stage.timeoutMs,
         // SHA-256 stores let the executor commit the stage itself (in parallel, off the event loop)
-        ...(ses.store.algorithm === 'sha256' ? { commit: { objectsDir: ses.store.objectsDir, outputs: stage.outputs, runPath: ses.store.runPath(key), recipe, artifactDir: ses.ws.stageDir(id) } } : {}),
+        ...(ses.store.algorithm === 'sha256' ? { commit: { objectsDir: ses.store.objectsDir, outputs: stage.outputs, volatile: stage.volatile, runPath: ses.store.runPath(key), recipe, artifactDir: ses.ws.stageDir(id) } } : {}),
       },
       { progress: (s, t, i) => reporter.progress(id, s, t, i), log: (l) => reporter.log(id, l) },
       deps.signal,
@@ -110,7 +115,7 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
     else {
       if (deps.signal.aborted) return done('cancelled');
       ms = performance.now() - started;
-      outputs = await ses.store.ingest(id, outDir, stage.outputs);
+      outputs = await ses.store.ingest(id, outDir, stage.outputs, stage.volatile);
       ses.store.writeRun({ v: 1, key, stage: id, recipe, outputs, ms: Math.round(ms), at: new Date().toISOString() });
       stats = ses.ws.materialize(ses.store, id, outputs);
     }

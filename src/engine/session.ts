@@ -140,6 +140,7 @@ export class Session {
       inputs,
       env,
       outputs: [...s.outputs],
+      ...(s.volatile.length ? { volatile: [...s.volatile] } : {}),
       timeoutMs: s.timeoutMs,
     };
   }

@@ -9,6 +9,7 @@
  */
 import { statSync, readFileSync, type BigIntStats } from 'node:fs';
 import { writeFileAtomicSync } from './fsutil.ts';
+import { hashBytes } from './hash.ts';
 
 const RACY_NS = 2_000_000_000n;
 
@@ -45,7 +46,8 @@ export function statInfo(path: string): StatInfo | undefined {
 
 export class StatCache {
   private data: FileFormat = { v: 1, files: {}, memo: {} };
-  private volatile = new Map<string, Entry>();
+  /** racy entries, with a digest of the raw bytes so `save` can promote them once they age */
+  private volatile = new Map<string, Entry & { raw?: string }>();
   private dirty = false;
 
   constructor(private readonly file: string | undefined) {
@@ -66,12 +68,13 @@ export class StatCache {
     return { digest: e.d, extra: e.x };
   }
 
-  record(path: string, st: StatInfo, digest: string, extra?: unknown): void {
+  /** `raw`: SHA-256 of the bytes that were read, so a racy entry can be promoted later (see save). */
+  record(path: string, st: StatInfo, digest: string, extra?: unknown, raw?: string): void {
     const e: Entry = { s: st.size, m: String(st.mtimeNs), i: String(st.ino), d: digest };
     if (extra !== undefined) e.x = extra;
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     if (nowNs - st.mtimeNs < RACY_NS) {
-      this.volatile.set(path, e);
+      this.volatile.set(path, raw === undefined ? e : { ...e, raw });
       return;
     }
     this.data.files[path] = e;
@@ -98,9 +101,29 @@ export class StatCache {
     }
   }
 
-  /** Persist if anything changed (callers hold the store lock). */
+  /**
+   * Persist if anything changed (callers hold the store lock). Racy entries whose file has since
+   * aged past the racy window, with the same stat and the same bytes as when it was analysed,
+   * are promoted: the first no-op run after editing a file then needs no re-analysis.
+   */
   save(): void {
-    if (!this.file || !this.dirty) return;
+    if (!this.file) return;
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    for (const [path, e] of this.volatile) {
+      if (e.raw === undefined) continue;
+      const st = statInfo(path);
+      if (!st || st.size !== e.s || String(st.mtimeNs) !== e.m || String(st.ino) !== e.i || nowNs - st.mtimeNs < RACY_NS) continue;
+      try {
+        if (hashBytes(readFileSync(path)) !== e.raw) continue;
+      } catch {
+        continue;
+      }
+      const { raw: _raw, ...entry } = e;
+      this.data.files[path] = entry;
+      this.volatile.delete(path);
+      this.dirty = true;
+    }
+    if (!this.dirty) return;
     writeFileAtomicSync(this.file, JSON.stringify(this.data));
     this.dirty = false;
   }

@@ -31,9 +31,9 @@ export interface RunEntry {
   at: string;
 }
 
-/** Digest of a whole manifest: what downstream keys see of an upstream stage. */
+/** Digest of a whole manifest: what downstream keys see of an upstream stage (volatile outputs excluded). */
 export function manifestDigest(m: Manifest): Hash {
-  return digestJson(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v.digest])));
+  return digestJson(Object.fromEntries(Object.entries(m).filter(([, v]) => !v.volatile).map(([k, v]) => [k, v.digest])));
 }
 
 /** Every (relative path, file) in a manifest, relative to the stage's output dir. */
@@ -120,12 +120,12 @@ export class Store {
    * Hash the declared outputs found in `outDir`, move their files into objects/, and return the
    * manifest. Throws `output_missing` naming each absent output.
    */
-  async ingest(stageId: string, outDir: string, outputs: readonly string[]): Promise<Manifest> {
+  async ingest(stageId: string, outDir: string, outputs: readonly string[], volatile: readonly string[] = []): Promise<Manifest> {
     const { found, missing } = scanOutputs(outDir, outputs);
     if (missing.length) throw missingOutputs(stageId, missing, outputs);
     const put = new Map<string, FileOut>();
     for (const o of found) for (const [, abs] of o.files) put.set(abs, await this.putFile(abs));
-    return buildManifest(found, put);
+    return buildManifest(found, put, volatile);
   }
 
   private madeDirs = new Set<string>();

@@ -94,6 +94,8 @@ export interface StageContext<P = any> {
   readonly params: P;
   /** input name → absolute directory holding that upstream stage's outputs (read-only). */
   readonly inputs: Readonly<Record<string, string>>;
+  /** input name → the upstream stage id, its key, and the wall time of the run that made its outputs. */
+  readonly upstream: Readonly<Record<string, { readonly id: string; readonly key: string; readonly ms: number | null }>>;
   /** Write every declared output here. Nothing here is kept unless the stage succeeds. */
   readonly outDir: string;
   /** Per-key directory outside the store that survives a crash (resumable checkpoints); created on first access, deleted after success. */
@@ -131,6 +133,11 @@ export interface StageSpec<P = Record<string, unknown>> {
   inputs?: Record<string, string | Stage<any>>;
   /** Output names inside the stage's output dir. A trailing `/` declares a directory. */
   outputs: readonly string[];
+  /**
+   * Outputs that legitimately differ between runs (wall times, logs): stored and restored like the others, but left
+   * out of the output digest, so they cause no downstream rebuilds and `verify` ignores them. A subset of outputs.
+   */
+  volatile?: readonly string[];
   run: FnRef | CommandSpec<P>;
   resources?: Partial<Resources>;
   cost?: Cost;
@@ -150,6 +157,7 @@ export interface Stage<P = any> {
   readonly schema: JsonSchema | string | undefined;
   readonly inputs: Readonly<Record<string, string>>;
   readonly outputs: readonly string[];
+  readonly volatile: readonly string[];
   readonly body: Body;
   readonly resources: Resources;
   readonly cost: Cost;
@@ -218,6 +226,12 @@ export function stage<P = Record<string, unknown>>(spec: StageSpec<P>): Stage<P>
     }
     if (norm.indexOf(a) !== norm.lastIndexOf(a)) throw new EngineError({ code: 'stage_invalid', message: `stage '${id}': output '${a}' declared twice`, fields: { stage: id } });
   }
+  const volatile = [...(spec.volatile ?? [])];
+  for (const v of volatile) {
+    if (!outputs.includes(v)) {
+      throw new EngineError({ code: 'stage_invalid', message: `stage '${id}': volatile output ${JSON.stringify(v)} is not among its outputs`, fields: { stage: id, output: String(v) }, hint: `volatile must list declared outputs: ${outputs.join(', ')}` });
+    }
+  }
   const inputs: Record<string, string> = {};
   for (const [name, up] of Object.entries(spec.inputs ?? {})) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
@@ -258,6 +272,7 @@ export function stage<P = Record<string, unknown>>(spec: StageSpec<P>): Stage<P>
     schema: spec.schema,
     inputs: Object.freeze(inputs),
     outputs: Object.freeze(outputs),
+    volatile: Object.freeze(volatile),
     body,
     resources: Object.freeze({ cpu: nonNegInt(id, 'resources.cpu', spec.resources?.cpu, 1), gpu: nonNegInt(id, 'resources.gpu', spec.resources?.gpu, 0) }),
     cost,

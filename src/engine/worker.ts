@@ -16,7 +16,7 @@ interface RunMsg {
   task: number;
   module: string;
   export: string;
-  ctx: { id: string; key: string; params: unknown; inputs: Record<string, string>; outDir: string; scratchDir: string; gpus: number[] };
+  ctx: { id: string; key: string; params: unknown; inputs: Record<string, string>; upstream: Record<string, { id: string; key: string; ms: number | null }>; outDir: string; scratchDir: string; gpus: number[] };
   commit?: CommitRequest;
 }
 interface CancelMsg {
