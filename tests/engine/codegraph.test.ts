@@ -84,3 +84,28 @@ test('the stat cache answers without re-reading unchanged files', () => {
     p.cleanup();
   }
 });
+
+test('racy stat-cache entries are kept in memory, then promoted once aged with the same bytes', async () => {
+  const { utimesSync, readFileSync: rf, writeFileSync } = await import('node:fs');
+  const { statInfo } = await import('../../src/engine/statcache.ts');
+  const p = project({ 'a.ts': 'export const a = 1;\n', 'b.ts': 'export const b = 1;\n' });
+  try {
+    const t = new Date(Date.now() - 1000); // 1 s old: inside the 2 s racy window
+    utimesSync(p.path('a.ts'), t, t);
+    utimesSync(p.path('b.ts'), t, t);
+    const sc = new StatCache(p.path('stat.json'));
+    new CodeGraph(p.dir, sc).digest([p.path('a.ts'), p.path('b.ts')]);
+    sc.save();
+    const persisted = () => Object.keys((JSON.parse(rf(p.path('stat.json'), 'utf8')) as { files: object }).files).sort();
+    assert.ok(!p.exists('stat.json') || persisted().length === 0, 'racy entries are not persisted');
+    // b changes within its timestamp (same size, mtime put back): must never be promoted
+    writeFileSync(p.path('b.ts'), 'export const b = 2;\n'); // same inode, same size
+    utimesSync(p.path('b.ts'), t, t);
+    await new Promise((r) => setTimeout(r, 1200));
+    sc.save();
+    assert.deepEqual(persisted(), [p.path('a.ts')]);
+    assert.ok(statInfo(p.path('a.ts')));
+  } finally {
+    p.cleanup();
+  }
+});
