@@ -25,7 +25,7 @@ export type { GcResult } from './gc.ts';
 export { readLockFile, updateLockFile, lockText } from './lockfile.ts';
 export type { LockEntry, LockFileData } from './lockfile.ts';
 export { LocalExecutor } from './executor.ts';
-export type { Executor, Job, JobBody, JobHooks } from './executor.ts';
+export type { Executor, Job, JobBody, JobHooks, UpstreamRef } from './executor.ts';
 export { Slots, schedule } from './scheduler.ts';
 export { consoleReporter, silentReporter, fmtMs } from './progress.ts';
 export type { Reporter, StageOutcome, Action, RunChanged } from './progress.ts';
