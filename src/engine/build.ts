@@ -8,6 +8,7 @@
  *
  * `build()` is the programmatic entry that the CLI, watch mode and future executors share.
  */
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { EngineError, isEngineError } from './errors.ts';
@@ -107,6 +108,7 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
   const outputs = new Map<string, Manifest>();
   const outcomes = new Map<string, StageOutcome>();
   const internal = new AbortController();
+  setMaxListeners(0, internal.signal); // one listener per running stage: hundreds are normal, not a leak
   const onAbort = () => internal.abort(opts.signal!.reason);
   if (opts.signal?.aborted) internal.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });

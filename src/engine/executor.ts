@@ -73,12 +73,20 @@ function failed(job: Job, reason: string, log: string[], extra: Record<string, s
     code: 'stage_failed',
     message: `stage '${job.stageId}' failed: ${reason.split('\n')[0]}`,
     fields: { stage: job.stageId, key: job.key.slice(0, 16), ...extra, ...(log.length ? { log: tailLines(log.join('\n')) } : {}) },
-    hint: `fix the stage and rerun; its partial output was discarded (pipeline run '${job.stageId}')`,
+    hint: `fix the stage and rerun it (npm run pipeline -- run '${job.stageId}'); its partial output was discarded`,
   });
 }
 
 function cancelled(job: Job, why: string): EngineError {
   return new EngineError({ code: 'cancelled', message: `stage '${job.stageId}' cancelled (${why})`, fields: { stage: job.stageId } });
+}
+
+/** A stack without the engine's own worker frames and Node internals: what the user can act on. */
+function userFrames(stack: string): string {
+  return stack
+    .split('\n')
+    .filter((l) => !/\/engine\/worker\.[cm]?[jt]s:|\(node:internal|^\s+at node:internal/.test(l))
+    .join('\n');
 }
 
 /** Lines of a stream, delivered whole. */
@@ -141,7 +149,7 @@ class Worker {
         if (m.engineError) p.reject(new EngineError(m.engineError));
         else if (p.state.reason === 'cancel' && m.aborted) p.reject(cancelled(p.job, 'cancelled'));
         else if (p.state.reason === 'timeout') p.reject(failed(p.job, `timed out after ${p.job.timeoutMs} ms`, p.log));
-        else p.reject(failed(p.job, m.message ?? 'error', p.log, { error: tailLines(m.stack || m.message || '', 12) }));
+        else p.reject(failed(p.job, m.message ?? 'error', p.log, { error: tailLines(userFrames(m.stack || m.message || ''), 12) }));
       }
     });
     this.child.on('exit', (code, signal) => {

@@ -8,6 +8,7 @@
  * At the first failure the scheduler stops launching and aborts running nodes, unless
  * `keepGoing`, which only skips the failed node's dependents.
  */
+import { setMaxListeners } from 'node:events';
 import type { Resources } from './task.ts';
 
 export type NodeResult = 'ok' | 'failed' | 'cancelled';
@@ -123,6 +124,7 @@ export async function schedule(
     for (const d of ds) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(id);
   }
   const stop = new AbortController();
+  setMaxListeners(0, stop.signal); // one listener per running stage
   const onExternal = () => stop.abort(opts.signal!.reason);
   if (opts.signal?.aborted) stop.abort(opts.signal.reason);
   opts.signal?.addEventListener('abort', onExternal, { once: true });

@@ -73,7 +73,8 @@ export async function runTargets(ctx: Ctx, targets: readonly string[]): Promise<
   if (intr.interrupted()) return { code: 130, result };
   if (!result.ok) {
     const e = firstFailure(result);
-    if (e && !json) line(ctx.err, `first failure:\n${formatError(e)}`);
+    // the live reporter already printed each failure; with --json stdout is data, so say it here
+    if (e && json) line(ctx.err, `first failure:\n${formatError(e)}`);
     return { code: 1, result };
   }
   return { code: 0, result };
