@@ -40,6 +40,8 @@ export function trainStage(id: string, params: TrainStageParams, data: Stage): S
     schema: loadSchema('train-stage'),
     inputs: { data },
     outputs: [CHECKPOINT_FILE, 'metrics.jsonl'],
+    // metrics.jsonl carries wall times: kept with the checkpoint, but not part of what downstream stages or verify compare
+    volatile: ['metrics.jsonl'],
     run: fn(import.meta.url, 'run'),
     resources: { cpu: 1 },
     cost: 'expensive',
