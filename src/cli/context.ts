@@ -26,7 +26,8 @@ export async function makeCtx(options: Options, positionals: string[], io: Io): 
   if (hash !== undefined && hash !== 'sha256' && hash !== 'blake3') {
     throw new EngineError({ code: 'usage', message: `MECHEVAL_HASH must be sha256 or blake3, got ${JSON.stringify(hash)}`, fields: { MECHEVAL_HASH: hash } });
   }
-  return { ...io, loaded, session: { root: loaded.root, cacheDir, ...(hash ? { hashAlgorithm: hash } : {}) }, options, positionals };
+  const artifacts = options.artifacts ? { artifactsDir: resolve(options.artifacts) } : {};
+  return { ...io, loaded, session: { root: loaded.root, cacheDir, ...artifacts, ...(hash ? { hashAlgorithm: hash } : {}) }, options, positionals };
 }
 
 export function line(s: NodeJS.WritableStream, text = ''): void {

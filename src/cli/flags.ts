@@ -13,6 +13,7 @@ export interface Options {
   pipeline: string | undefined;
   config: string | undefined;
   cache: string | undefined;
+  artifacts: string | undefined;
   help: boolean;
   dryRun: boolean;
   json: boolean;
@@ -38,6 +39,7 @@ export const flags: Flags<Options> = {
   pipeline: { argument: '<file>', description: 'pipeline module to load (default: ./pipeline.ts)' },
   config: { argument: '<name|file>', description: 'config passed to the pipeline function' },
   cache: { argument: '<dir>', description: 'store directory (default: cache/ beside the pipeline)' },
+  artifacts: { argument: '<dir>', description: 'workspace directory for stage outputs (default: artifacts/ beside the pipeline)' },
   help: { short: 'h', description: 'show help' },
   dryRun: { short: 'n', description: 'list what would run, restore or is fresh, with a time forecast' },
   json: { description: 'machine-readable output' },
@@ -57,6 +59,7 @@ export const defaults: Options = {
   pipeline: undefined,
   config: undefined,
   cache: undefined,
+  artifacts: undefined,
   help: false,
   dryRun: false,
   json: false,
@@ -73,7 +76,7 @@ export const defaults: Options = {
 };
 
 export type CommandName = 'run' | 'status' | 'dag' | 'verify' | 'gc' | 'show' | 'report' | 'help';
-const GLOBAL: (keyof Options)[] = ['pipeline', 'config', 'cache', 'help'];
+const GLOBAL: (keyof Options)[] = ['pipeline', 'config', 'cache', 'artifacts', 'help'];
 
 export interface CommandSpec {
   usage: string;
