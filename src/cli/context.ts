@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { loadPipeline, type LoadedPipeline } from '../engine/load.ts';
 import { EngineError } from '../engine/errors.ts';
 import type { SessionOptions } from '../engine/session.ts';
+import { loadEngineConfig, type EngineConfig } from '../engine/config.ts';
 import type { Options } from './flags.ts';
 
 export interface Io {
@@ -17,17 +18,20 @@ export interface Ctx extends Io {
   session: SessionOptions & { root: string; cacheDir: string };
   options: Options;
   positionals: string[];
+  /** mecheval.config.json beside the pipeline ({} when absent) */
+  engine: EngineConfig;
 }
 
 export async function makeCtx(options: Options, positionals: string[], io: Io): Promise<Ctx> {
   const loaded = await loadPipeline(options.pipeline, options.config !== undefined ? { config: options.config } : {});
-  const cacheDir = options.cache ? resolve(options.cache) : resolve(loaded.root, 'cache');
+  const engine = loadEngineConfig(loaded.root);
+  const cacheDir = options.cache ? resolve(options.cache) : engine.cache ?? resolve(loaded.root, 'cache');
   const hash = process.env.MECHEVAL_HASH;
   if (hash !== undefined && hash !== 'sha256' && hash !== 'blake3') {
     throw new EngineError({ code: 'usage', message: `MECHEVAL_HASH must be sha256 or blake3, got ${JSON.stringify(hash)}`, fields: { MECHEVAL_HASH: hash } });
   }
   const artifacts = options.artifacts ? { artifactsDir: resolve(options.artifacts) } : {};
-  return { ...io, loaded, session: { root: loaded.root, cacheDir, ...artifacts, ...(hash ? { hashAlgorithm: hash } : {}) }, options, positionals };
+  return { ...io, loaded, session: { root: loaded.root, cacheDir, ...artifacts, ...(hash ? { hashAlgorithm: hash } : {}) }, options, positionals, engine };
 }
 
 export function line(s: NodeJS.WritableStream, text = ''): void {

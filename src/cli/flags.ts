@@ -14,6 +14,7 @@ export interface Options {
   config: string | undefined;
   cache: string | undefined;
   artifacts: string | undefined;
+  executor: 'local' | 'slurm' | undefined;
   help: boolean;
   dryRun: boolean;
   json: boolean;
@@ -40,6 +41,7 @@ export const flags: Flags<Options> = {
   config: { argument: '<name|file>', description: 'config passed to the pipeline function' },
   cache: { argument: '<dir>', description: 'store directory (default: cache/ beside the pipeline)' },
   artifacts: { argument: '<dir>', description: 'workspace directory for stage outputs (default: artifacts/ beside the pipeline)' },
+  executor: { argument: '<local|slurm>', choices: ['local', 'slurm'], description: 'where stage bodies run (default: mecheval.config.json, else local)' },
   help: { short: 'h', description: 'show help' },
   dryRun: { short: 'n', description: 'list what would run, restore or is fresh, with a time forecast' },
   json: { description: 'machine-readable output' },
@@ -60,6 +62,7 @@ export const defaults: Options = {
   config: undefined,
   cache: undefined,
   artifacts: undefined,
+  executor: undefined,
   help: false,
   dryRun: false,
   json: false,
@@ -75,7 +78,7 @@ export const defaults: Options = {
   keep: 5,
 };
 
-export type CommandName = 'run' | 'status' | 'dag' | 'verify' | 'gc' | 'show' | 'report' | 'help';
+export type CommandName = 'run' | 'watch' | 'status' | 'dag' | 'verify' | 'gc' | 'show' | 'report' | 'help';
 const GLOBAL: (keyof Options)[] = ['pipeline', 'config', 'cache', 'artifacts', 'help'];
 
 export interface CommandSpec {
@@ -86,13 +89,14 @@ export interface CommandSpec {
 }
 
 export const commands: Record<CommandName, CommandSpec> = {
-  run: { usage: 'run [STAGE_GLOB...]', summary: 'build the targets (default: all) and their upstream', flags: ['dryRun', 'json', 'jobs', 'cpus', 'gpus', 'keepGoing', 'noWait', 'verbose'], positionals: { min: 0, max: Infinity } },
+  run: { usage: 'run [STAGE_GLOB...]', summary: 'build the targets (default: all) and their upstream', flags: ['dryRun', 'json', 'executor', 'jobs', 'cpus', 'gpus', 'keepGoing', 'noWait', 'verbose'], positionals: { min: 0, max: Infinity } },
+  watch: { usage: 'watch [STAGE_GLOB...]', summary: 'rebuild what is stale among the targets whenever a source, config or schema changes', flags: ['json', 'jobs', 'cpus', 'gpus', 'verbose'], positionals: { min: 0, max: Infinity } },
   status: { usage: 'status [STAGE_GLOB...]', summary: 'every stage as fresh | stale | missing, with its causes', flags: ['json'], positionals: { min: 0, max: Infinity } },
   dag: { usage: 'dag', summary: 'print the stage graph', flags: ['format'], positionals: { min: 0, max: 0 } },
   verify: { usage: 'verify [--rerun GLOB]', summary: 'recompute every key and compare with the lock file (exit 1 if stale)', flags: ['rerun', 'json', 'jobs', 'cpus', 'gpus', 'noWait', 'verbose'], positionals: { min: 0, max: 0 } },
   gc: { usage: 'gc [--dry-run]', summary: 'delete store objects referenced neither by the lock file nor by the last runs', flags: ['dryRun', 'keep', 'noWait'], positionals: { min: 0, max: 0 } },
   show: { usage: 'show STAGE [--n N]', summary: "print a stage's outputs readably", flags: ['n'], positionals: { min: 1, max: 1 } },
-  report: { usage: 'report', summary: "build the pipeline's report target(s) and print where the output is", flags: ['jobs', 'cpus', 'gpus', 'keepGoing', 'noWait', 'verbose'], positionals: { min: 0, max: 0 } },
+  report: { usage: 'report', summary: "build the pipeline's report target(s) and print where the output is", flags: ['executor', 'jobs', 'cpus', 'gpus', 'keepGoing', 'noWait', 'verbose'], positionals: { min: 0, max: 0 } },
   help: { usage: 'help [COMMAND]', summary: 'show help', flags: [], positionals: { min: 0, max: 1 } },
 };
 

@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { EngineError, isEngineError } from './errors.ts';
 import { acquireLock } from './lock.ts';
+import { joinSharedStore, ClaimingExecutor } from './shared.ts';
 import { LocalExecutor, type Executor } from './executor.ts';
 import { schedule, Slots } from './scheduler.ts';
 import { rebuild } from './rebuilder.ts';
@@ -51,6 +52,11 @@ export interface BuildOptions extends SessionOptions {
    * cancelled (its dependents are skipped); the rest of the build goes on.
    */
   stageSignal?: (id: string) => AbortSignal | undefined;
+  /**
+   * Share the store with other live engines (shared.ts): register instead of holding the store
+   * lock for the whole build, claim each key before running it, never empty tmp/. Default false.
+   */
+  sharedStore?: boolean;
 }
 
 export interface BuildResult {
@@ -96,14 +102,15 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
   const stages = p.stages.filter((s) => wanted.has(s.id));
   await prepare(ses, stages, cap);
 
-  const held = await acquireLock(ses.cacheDir, {
+  const held = await (opts.sharedStore ? joinSharedStore : acquireLock)(ses.cacheDir, {
     wait: opts.lockWait ?? true,
     signal: opts.signal,
     onWait: (h) => reporter.warn(`waiting for the store lock held by pid ${h.pid} on ${h.host} (since ${h.startedAt}: ${h.command})`),
     onTakeover: (h) => reporter.warn(`took over a stale store lock from dead pid ${h.pid} on ${h.host} (started ${h.startedAt})`),
   });
   ses.reload();
-  const executor = opts.executor ?? new LocalExecutor();
+  const base = opts.executor ?? new LocalExecutor();
+  const executor = opts.sharedStore ? new ClaimingExecutor(base, ses.cacheDir) : base;
   const slots = new Slots(cap);
   const outputs = new Map<string, Manifest>();
   const outcomes = new Map<string, StageOutcome>();
@@ -113,7 +120,7 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
   if (opts.signal?.aborted) internal.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    ses.store.cleanTmp();
+    if (!opts.sharedStore) ses.store.cleanTmp(); // other engines' running stages write there
     reporter.begin?.({ total: stages.length, toRun: stages.length });
     await schedule(
       stages.map((s) => s.id),
@@ -165,7 +172,7 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
     try {
       ses.save();
     } finally {
-      if (!opts.executor) await executor.close();
+      if (!opts.executor) await base.close();
       held.release();
       reporter.close();
     }

@@ -9,6 +9,7 @@ import { readLockFile } from '../../engine/lockfile.ts';
 import { verifyKeys, rerunAndCompare } from '../../engine/verify.ts';
 import { gc } from '../../engine/gc.ts';
 import { acquireLock } from '../../engine/lock.ts';
+import { waitNoLiveEngines } from '../../engine/shared.ts';
 import { EngineError } from '../../engine/errors.ts';
 import { consoleReporter } from '../../engine/progress.ts';
 import { interruptSignal, line, type Ctx } from '../context.ts';
@@ -62,6 +63,8 @@ export async function gcCommand(ctx: Ctx): Promise<number> {
   const ses = new Session(p, ctx.session);
   const held = await acquireLock(ses.cacheDir, { wait: !ctx.options.noWait, onWait: (h) => ctx.err.write(`waiting for the store lock held by pid ${h.pid}…\n`) });
   try {
+    // holding LOCK keeps new engines from registering; engines already live may use anything
+    await waitNoLiveEngines(ses.cacheDir, { wait: !ctx.options.noWait, onWait: (l) => ctx.err.write(`waiting for ${l.length} live engine(s) on this store to finish…\n`) });
     let lock;
     try {
       lock = readLockFile(resolve(ses.root, p.lockFile));

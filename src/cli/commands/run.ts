@@ -10,6 +10,7 @@ import { consoleReporter, fmtMs } from '../../engine/progress.ts';
 import { formatError } from '../../engine/errors.ts';
 import { manifestFiles } from '../../engine/store.ts';
 import { interruptSignal, line, type Ctx } from '../context.ts';
+import { chooseExecutor } from '../executor.ts';
 
 export async function dryRun(ctx: Ctx, targets: readonly string[]): Promise<number> {
   const p = ctx.loaded.pipeline;
@@ -47,13 +48,12 @@ export async function runTargets(ctx: Ctx, targets: readonly string[]): Promise<
   const intr = interruptSignal(ctx);
   const t0 = performance.now();
   let result: BuildResult;
+  const where = await chooseExecutor(ctx, ctx.loaded.pipeline);
   try {
     result = await build(ctx.loaded.pipeline, {
       ...ctx.session,
       targets,
-      jobs: ctx.options.jobs,
-      cpus: ctx.options.cpus,
-      gpus: ctx.options.gpus,
+      ...where,
       keepGoing: ctx.options.keepGoing,
       lockWait: !ctx.options.noWait,
       reporter,
@@ -65,6 +65,7 @@ export async function runTargets(ctx: Ctx, targets: readonly string[]): Promise<
     return { code: 130 }; // interrupted while waiting for the lock or preparing
   } finally {
     intr.dispose();
+    await where.executor?.close();
   }
   const c: Record<string, number> = { ran: 0, restored: 0, fresh: 0, failed: 0, cancelled: 0 };
   for (const o of result.outcomes) c[o.action] = (c[o.action] ?? 0) + 1;
