@@ -12,7 +12,7 @@ import { parseArgs, helpText, type CommandName } from './flags.ts';
 import { formatError, exitCodeOf } from '../engine/errors.ts';
 import { makeCtx, line, type Io, type Ctx } from './context.ts';
 
-const handlers: Record<Exclude<CommandName, 'help'>, () => Promise<(ctx: Ctx) => Promise<number>>> = {
+const handlers: Record<Exclude<CommandName, 'help' | 'watch'>, () => Promise<(ctx: Ctx) => Promise<number>>> = {
   run: async () => (await import('./commands/run.ts')).runCommand,
   report: async () => (await import('./commands/run.ts')).reportCommand,
   status: async () => (await import('./commands/inspect.ts')).statusCommand,
@@ -27,9 +27,11 @@ export async function main(argv: readonly string[], io: Io = { out: process.stdo
     const parsed = parseArgs(argv);
     if (parsed.command === 'help' || parsed.options.help) {
       const topic = parsed.command === 'help' ? (parsed.positionals[0] as CommandName | undefined) : parsed.command;
-      line(io.out, helpText(topic && topic in handlers ? topic : undefined));
+      line(io.out, helpText(topic && (topic in handlers || topic === 'watch') ? topic : undefined));
       return 0;
     }
+    // watch loads the pipeline itself, every cycle: a broken one at start-up is reported, then watched
+    if (parsed.command === 'watch') return await (await import('./commands/watch.ts')).watchCommand(parsed.options, parsed.positionals, io);
     const ctx = await makeCtx(parsed.options, parsed.positionals, io);
     const handler = await handlers[parsed.command]();
     return await handler(ctx);
