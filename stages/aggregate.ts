@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fn, stage, type Stage, type StageContext } from '../src/engine/index.ts';
+import type { StageContext } from '../src/engine/index.ts';
 import { writeFileAtomic } from '../src/io/atomic.ts';
 import type { BestRow } from '../src/report/results.ts';
 
@@ -57,32 +57,4 @@ export async function run(ctx: StageContext<AggregateParams>): Promise<void> {
     return { ...c, accuracy: m.accuracy, mean_p_answer: m.mean_p_answer, n: m.n };
   });
   writeFileAtomic(join(ctx.outDir, 'table.json'), JSON.stringify({ runs: rows, best: bestOverLr(rows) }, null, 1) + '\n');
-}
-
-const SCHEMA = {
-  type: 'object', additionalProperties: false, required: ['runs'],
-  properties: {
-    runs: {
-      type: 'array', minItems: 1,
-      items: {
-        type: 'object', additionalProperties: false,
-        required: ['input', 'run', 'task', 'group', 'mixer', 'd_model', 'n_layers', 'd_conv', 'pos_emb', 'lr', 'seed'],
-        properties: {
-          input: { type: 'string' }, run: { type: 'string' }, task: { type: 'string' }, group: { type: 'string' }, mixer: { type: 'string' },
-          d_model: { type: 'integer' }, n_layers: { type: 'integer' }, d_conv: { type: ['integer', 'null'] }, pos_emb: { type: 'boolean' },
-          lr: { type: 'number' }, seed: { type: 'integer' },
-        },
-      },
-    },
-  },
-};
-
-export function aggregateStage(id: string, runs: { coords: Omit<RunCoords, 'input'>; evaluate: Stage }[]): Stage<AggregateParams> {
-  const inputs: Record<string, Stage> = {};
-  const coords = runs.map((r, i) => {
-    const input = `eval${i}`;
-    inputs[input] = r.evaluate;
-    return { input, ...r.coords };
-  });
-  return stage({ id, params: { runs: coords }, schema: SCHEMA, inputs, outputs: ['table.json'], run: fn(import.meta.url, 'run'), cost: 'cheap' });
 }

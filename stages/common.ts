@@ -6,9 +6,6 @@ import { probeBackend, backendChoiceFromEnv } from '../src/models/probe.ts';
 import { initBackend, describeBackend, type BackendInfo } from '../src/models/tf.ts';
 import type { StageContext } from '../src/engine/index.ts';
 
-/** Environment facts for stages whose bytes depend on the TF.js backend (tfjs-backends.md: weights differ across backends). */
-export const mlEnv = { ml_backend: () => ({ ...probeBackend() }) };
-
 export async function startBackend(ctx: StageContext): Promise<BackendInfo> {
   const want = probeBackend();
   const info = await initBackend(backendChoiceFromEnv());

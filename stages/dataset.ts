@@ -2,12 +2,11 @@
  * @module stages/dataset — the dataset stage: AR or ATR documents, one `<split>.safetensors` per split + meta.json
  * (src/data/README.md). Thin adapter: validate, call src/data, report progress.
  */
-import { fn, stage, type ShowContext, type Stage, type StageContext } from '../src/engine/index.ts';
+import type { ShowContext, StageContext } from '../src/engine/index.ts';
 import type { DatasetParams } from '../schemas/types/dataset.ts';
 import { buildDataset } from '../src/data/dataset.ts';
-import { checkDatasetParams, splitNames, resolveDatasetParams } from '../src/data/params.ts';
+import { checkDatasetParams, resolveDatasetParams } from '../src/data/params.ts';
 import { showDataset } from '../src/data/show.ts';
-import { loadSchema } from '../schemas/index.ts';
 import { arVocab, atrVocab } from '../src/data/vocab.ts';
 
 export async function run(ctx: StageContext<DatasetParams>): Promise<void> {
@@ -25,18 +24,4 @@ export function show(ctx: ShowContext<DatasetParams>): string {
 export function datasetVocabSize(p: DatasetParams): number {
   const t = resolveDatasetParams(p).task;
   return t.kind === 'ar' ? arVocab(t.numKeys, t.numValues, t.unusedTokens).size : atrVocab(t.numTerminals).size;
-}
-
-export function datasetStage(id: string, params: DatasetParams): Stage<DatasetParams> {
-  const splits = splitNames(resolveDatasetParams(params));
-  return stage({
-    id,
-    params,
-    schema: loadSchema('dataset'),
-    outputs: [...splits.map((s) => `${s}.safetensors`), ...(params.task.kind === 'atr' ? ['grammar.safetensors'] : []), 'meta.json'],
-    run: fn(import.meta.url, 'run'),
-    show: fn(import.meta.url, 'show'),
-    cost: 'cheap',
-    description: `${params.task.kind.toUpperCase()} dataset`,
-  });
 }

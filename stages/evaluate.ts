@@ -3,14 +3,14 @@
  * dataset order (predictions.safetensors) and the summary (metrics.json).
  */
 import { join } from 'node:path';
-import { fn, stage, type Stage, type StageContext } from '../src/engine/index.ts';
+import type { StageContext } from '../src/engine/index.ts';
 import type { EvaluateStageParams } from '../schemas/types/evaluate-stage.ts';
 import { loadCheckpoint, CHECKPOINT_FILE } from '../src/models/index.ts';
 import { loadSplit } from '../src/train/split.ts';
 import { evaluate } from '../src/train/evaluate.ts';
 import { writeSafetensors, f32, i32 } from '../src/io/safetensors.ts';
 import { writeFileAtomic } from '../src/io/atomic.ts';
-import { mlEnv, startBackend } from './common.ts';
+import { startBackend } from './common.ts';
 
 export async function run(ctx: StageContext<EvaluateStageParams>): Promise<void> {
   await startBackend(ctx);
@@ -25,18 +25,4 @@ export async function run(ctx: StageContext<EvaluateStageParams>): Promise<void>
   writeFileAtomic(join(ctx.outDir, 'metrics.json'),
     JSON.stringify({ accuracy: ev.accuracy, mean_p_answer: ev.meanPAnswer, n: ev.n, split: ctx.params.split }, null, 2) + '\n');
   ctx.log(`${ctx.params.split}: accuracy ${(ev.accuracy * 100).toFixed(1)}% over ${ev.n}, mean p(answer) ${ev.meanPAnswer.toFixed(3)}`);
-}
-
-export function evaluateStage(id: string, params: EvaluateStageParams, model: Stage, data: Stage): Stage<EvaluateStageParams> {
-  return stage({
-    id,
-    params,
-    schema: 'schemas/evaluate-stage.schema.json',
-    inputs: { model, data },
-    outputs: ['predictions.safetensors', 'metrics.json'],
-    run: fn(import.meta.url, 'run'),
-    resources: { cpu: 1 },
-    cost: 'cheap',
-    env: mlEnv,
-  });
 }

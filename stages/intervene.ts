@@ -4,7 +4,7 @@
  * mechanism.json (the §5.2 call with the numbers behind it).
  */
 import { join } from 'node:path';
-import { fn, stage, type Stage, type StageContext } from '../src/engine/index.ts';
+import type { StageContext } from '../src/engine/index.ts';
 import type { InterveneStageParams } from '../schemas/types/intervene-stage.ts';
 import { loadCheckpoint, CHECKPOINT_FILE } from '../src/models/index.ts';
 import { loadSplit, type PositionName } from '../src/train/split.ts';
@@ -13,7 +13,7 @@ import { attribTable, FILTER_MIN_GAP, type AttribRow } from '../src/intervention
 import { callMechanism, type MechanismReport } from '../src/interventions/mechanism.ts';
 import { writeSafetensors, f32, type Tensor } from '../src/io/safetensors.ts';
 import { writeFileAtomic } from '../src/io/atomic.ts';
-import { mlEnv, startBackend } from './common.ts';
+import { startBackend } from './common.ts';
 
 export async function run(ctx: StageContext<InterveneStageParams>): Promise<void> {
   await startBackend(ctx);
@@ -42,18 +42,4 @@ export async function run(ctx: StageContext<InterveneStageParams>): Promise<void
   writeFileAtomic(join(ctx.outDir, 'mechanism.json'), JSON.stringify(mechanisms, null, 2) + '\n');
   const key = mechanisms.key ?? Object.values(mechanisms)[0]!;
   ctx.log(`mechanism: ${key.call}${key.internal ? ` + ${key.internal}` : ''}`);
-}
-
-export function interveneStage(id: string, params: InterveneStageParams, model: Stage, data: Stage): Stage<InterveneStageParams> {
-  return stage({
-    id,
-    params,
-    schema: 'schemas/intervene-stage.schema.json',
-    inputs: { model, data },
-    outputs: ['attrib.json', 'attrib_examples.safetensors', 'mechanism.json'],
-    run: fn(import.meta.url, 'run'),
-    resources: { cpu: 1 },
-    cost: 'cheap',
-    env: mlEnv,
-  });
 }

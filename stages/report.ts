@@ -6,14 +6,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fn, stage, type Stage, type StageContext } from '../src/engine/index.ts';
+import type { Stage, StageContext } from '../src/engine/index.ts';
 import { writeFileAtomic } from '../src/io/atomic.ts';
 import { probeBackend } from '../src/models/probe.ts';
 import { readMetrics } from '../src/train/loop.ts';
 import type { RunResult, StageRef, StudyResults, BestRow } from '../src/report/results.ts';
 import { renderHtml, renderMarkdown } from '../src/report/index.ts';
 import type { RunCoords } from './aggregate.ts';
-import { mlEnv } from './common.ts';
 
 export interface ReportRun {
   coords: Omit<RunCoords, 'input'> & { steps: number; taskKind: 'ar' | 'atr' };
@@ -22,7 +21,7 @@ export interface ReportRun {
   intervene: Stage | null;
 }
 
-interface ReportParams {
+export interface ReportParams {
   config: { name: string; description: string; experiment: unknown };
   runs: (Omit<RunCoords, 'input'> & { steps: number; taskKind: 'ar' | 'atr'; inputs: { train: string; evaluate: string; intervene: string | null } })[];
 }
@@ -68,26 +67,4 @@ export async function run(ctx: StageContext<ReportParams>): Promise<void> {
   writeFileAtomic(join(ctx.outDir, 'report.md'), renderMarkdown(results));
   writeFileAtomic(join(ctx.outDir, 'index.html'), await renderHtml(results));
   ctx.log(`report: ${runs.length} runs, ${results.stages.length} upstream stages`);
-}
-
-export function reportStage(id: string, config: ReportParams['config'], aggregate: Stage, runs: ReportRun[]): Stage<ReportParams> {
-  const inputs: Record<string, Stage> = { aggregate };
-  const params: ReportParams = {
-    config,
-    runs: runs.map((r, i) => {
-      inputs[`train${i}`] = r.train;
-      inputs[`eval${i}`] = r.evaluate;
-      if (r.intervene) inputs[`iv${i}`] = r.intervene;
-      return { ...r.coords, inputs: { train: `train${i}`, evaluate: `eval${i}`, intervene: r.intervene ? `iv${i}` : null } };
-    }),
-  };
-  return stage({
-    id, params, inputs,
-    schema: { type: 'object', required: ['config', 'runs'], properties: { config: { type: 'object' }, runs: { type: 'array' } } },
-    outputs: ['results.json', 'report.md', 'index.html'],
-    volatile: ['report.md', 'index.html'],
-    run: fn(import.meta.url, 'run'),
-    cost: 'cheap',
-    env: mlEnv,
-  });
 }

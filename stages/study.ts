@@ -11,12 +11,10 @@ import { EngineError, pipeline, type Pipeline, type Stage } from '../src/engine/
 import type { Experiment, Group, Mixer } from '../schemas/types/experiment.ts';
 import type { TrainStageParams } from '../schemas/types/train-stage.ts';
 import { loadSchema } from '../schemas/index.ts';
-import { datasetStage, datasetVocabSize } from './dataset.ts';
-import { trainStage } from './train.ts';
-import { evaluateStage } from './evaluate.ts';
-import { interveneStage } from './intervene.ts';
-import { aggregateStage, type RunCoords } from './aggregate.ts';
-import { reportStage, type ReportRun } from './report.ts';
+import { datasetVocabSize } from './dataset.ts';
+import { datasetStage, trainStage, evaluateStage, interveneStage, aggregateStage, reportStage } from './declare.ts';
+import type { RunCoords } from './aggregate.ts';
+import type { ReportRun } from './report.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BUILTIN_CONFIGS = ['default', 'smoke', 'cpu-full', 'paper'] as const;

@@ -5,13 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fn, stage, type Stage, type StageContext } from '../src/engine/index.ts';
+import type { StageContext } from '../src/engine/index.ts';
 import type { TrainStageParams } from '../schemas/types/train-stage.ts';
-import { loadSchema } from '../schemas/index.ts';
 import { createLanguageModel, saveCheckpoint, CHECKPOINT_FILE } from '../src/models/index.ts';
 import { loadSplit } from '../src/train/split.ts';
 import { train, writeMetrics } from '../src/train/loop.ts';
-import { mlEnv, startBackend } from './common.ts';
+import { startBackend } from './common.ts';
 
 export async function run(ctx: StageContext<TrainStageParams>): Promise<void> {
   await startBackend(ctx);
@@ -31,21 +30,4 @@ export async function run(ctx: StageContext<TrainStageParams>): Promise<void> {
   writeMetrics(join(ctx.outDir, 'metrics.jsonl'), rows);
   const last = rows.at(-1);
   if (last) ctx.log(`final loss ${last.loss.toFixed(4)}, dev accuracy ${((last.dev_accuracy ?? NaN) * 100).toFixed(1)}%`);
-}
-
-export function trainStage(id: string, params: TrainStageParams, data: Stage): Stage<TrainStageParams> {
-  return stage({
-    id,
-    params,
-    schema: loadSchema('train-stage'),
-    inputs: { data },
-    outputs: [CHECKPOINT_FILE, 'metrics.jsonl'],
-    // metrics.jsonl carries wall times: kept with the checkpoint, but not part of what downstream stages or verify compare
-    volatile: ['metrics.jsonl'],
-    run: fn(import.meta.url, 'run'),
-    resources: { cpu: 1 },
-    cost: 'expensive',
-    env: mlEnv,
-    description: `train ${params.model.mixer} d${params.model.d_model} lr ${params.train.lr}`,
-  });
 }

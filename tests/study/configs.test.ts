@@ -26,3 +26,19 @@ test('an unknown --config is a usage error that lists the built-in configs', () 
   assert.throws(() => configFile('no-such-config'), (e: Error & { hint?: string }) =>
     /neither a built-in config nor a file/.test(e.message) && /default, smoke, cpu-full, paper/.test(String(e.hint)));
 });
+
+test('stage bodies keep the build engine out of their code digest (editing src/engine retrains nothing)', async () => {
+  const { Session } = await import('../../src/engine/index.ts');
+  const { ROOT } = await import('../../stages/study.ts');
+  const p = studyPipeline(loadExperiment(configFile('smoke')));
+  const ses = new Session(p, { root: ROOT });
+  for (const kind of ['dataset/', 'train/', 'evaluate/', 'intervene/', 'aggregate', 'report']) {
+    const s = p.stages.find((x) => x.id.startsWith(kind))!;
+    const files = ses.sourceFiles(s);
+    assert.ok(files.some((f) => f.includes('/stages/')), `${s.id}: its body module is in the digest`);
+    const engine = files.filter((f) => f.includes('/src/engine/'));
+    assert.deepEqual(engine, [], `${s.id} hashes engine files: ${engine.join(', ')}`);
+  }
+  const train = ses.sourceFiles(p.stages.find((x) => x.id.startsWith('train/'))!);
+  assert.ok(train.some((f) => f.endsWith('/src/train/loop.ts')), 'the training loop is in the train stage digest');
+});
