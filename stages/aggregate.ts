@@ -6,21 +6,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StageContext } from '../src/engine/index.ts';
 import { writeFileAtomic } from '../src/io/atomic.ts';
-import type { BestRow } from '../src/report/results.ts';
+import type { BestRow, RunCoordinates } from '../src/report/results.ts';
 
 /** What the aggregate knows of each run: its coordinates in the grid and the name of its evaluate input. */
-export interface RunCoords {
+export interface RunCoords extends RunCoordinates {
   input: string;
   run: string;        // train stage id
-  task: string;
-  group: string;
-  mixer: string;
-  d_model: number;
-  n_layers: number;
-  d_conv: number | null;
-  pos_emb: boolean;
-  lr: number;
-  seed: number;
 }
 
 export interface AggregateParams { runs: RunCoords[] }

@@ -15,11 +15,9 @@ export interface StageRef {
   ms: number | null;
 }
 
-export interface RunResult {
-  /** Train stage id, e.g. `train/ar3/attention-d64-L2-lr3e-4-s0`. */
-  id: string;
+/** Where a run sits in the study's grid: one value per axis. */
+export interface RunCoordinates {
   task: string;            // task name in the experiment config, e.g. `ar3`, `atr-easy`
-  taskKind: 'ar' | 'atr';
   group: string;           // the run group of the config, e.g. `main`, `mamba-dconv`
   mixer: string;
   d_model: number;
@@ -28,6 +26,12 @@ export interface RunResult {
   pos_emb: boolean;
   lr: number;
   seed: number;
+}
+
+export interface RunResult extends RunCoordinates {
+  /** Train stage id, e.g. `train/ar3/attention-d64-L2-lr3e-4-s0`. */
+  id: string;
+  taskKind: 'ar' | 'atr';
   steps: number;
   /**
    * Optional. Chance accuracy of the task (AR: 1/pairs, a random in-context value), filled in by the report stage
