@@ -202,6 +202,10 @@ export class SlurmExecutor implements Executor {
     }
     const fields = { stage: job.stageId, 'slurm job': rec.jobId, state: [fin.state, fin.exitCode && `exit ${fin.exitCode}`, fin.reason && fin.reason !== 'None' && fin.reason].filter(Boolean).join(', '), log: logPath };
     if (fin.state === 'TIMEOUT') throw this.failed(job, `Slurm job ${rec.jobId} hit its time limit`, log, fields);
+    if (fin.state === 'CANCELLED' || (res && !res.ok && res.error.code === 'cancelled')) {
+      // not by us (that returned above): scancel by a user or an admin, preemption, a node drain
+      throw this.failed(job, `Slurm job ${rec.jobId} was cancelled outside this engine`, log, fields);
+    }
     if (res && !res.ok) {
       throw new EngineError({ ...res.error, fields: { ...(res.error.fields ?? {}), 'slurm job': rec.jobId, host: res.host } });
     }
