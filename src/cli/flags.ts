@@ -78,7 +78,7 @@ export const defaults: Options = {
   keep: 5,
 };
 
-export type CommandName = 'run' | 'status' | 'dag' | 'verify' | 'gc' | 'show' | 'report' | 'help';
+export type CommandName = 'run' | 'watch' | 'status' | 'dag' | 'verify' | 'gc' | 'show' | 'report' | 'help';
 const GLOBAL: (keyof Options)[] = ['pipeline', 'config', 'cache', 'artifacts', 'help'];
 
 export interface CommandSpec {
@@ -90,6 +90,7 @@ export interface CommandSpec {
 
 export const commands: Record<CommandName, CommandSpec> = {
   run: { usage: 'run [STAGE_GLOB...]', summary: 'build the targets (default: all) and their upstream', flags: ['dryRun', 'json', 'executor', 'jobs', 'cpus', 'gpus', 'keepGoing', 'noWait', 'verbose'], positionals: { min: 0, max: Infinity } },
+  watch: { usage: 'watch [STAGE_GLOB...]', summary: 'rebuild what is stale among the targets whenever a source, config or schema changes', flags: ['json', 'jobs', 'cpus', 'gpus', 'verbose'], positionals: { min: 0, max: Infinity } },
   status: { usage: 'status [STAGE_GLOB...]', summary: 'every stage as fresh | stale | missing, with its causes', flags: ['json'], positionals: { min: 0, max: Infinity } },
   dag: { usage: 'dag', summary: 'print the stage graph', flags: ['format'], positionals: { min: 0, max: 0 } },
   verify: { usage: 'verify [--rerun GLOB]', summary: 'recompute every key and compare with the lock file (exit 1 if stale)', flags: ['rerun', 'json', 'jobs', 'cpus', 'gpus', 'noWait', 'verbose'], positionals: { min: 0, max: 0 } },
