@@ -27,12 +27,14 @@ import { fileURLToPath } from 'node:url';
 import { build, prepare, defaultCapacity, type BuildOptions } from './build.ts';
 import { inspect, type Cause } from './explain.ts';
 import { loadPipeline, type LoadedPipeline } from './load.ts';
-import { selectTargets, type Pipeline } from './pipeline.ts';
+import { pipeline, selectTargets, type Pipeline } from './pipeline.ts';
+import { CodeGraph } from './codegraph.ts';
+import { StatCache } from './statcache.ts';
 import { Session, type SessionOptions } from './session.ts';
 import { silentReporter, type Reporter, type StageOutcome } from './progress.ts';
 import type { Stage } from './task.ts';
 
-export interface WatchOptions extends SessionOptions, Pick<BuildOptions, 'jobs' | 'cpus' | 'gpus' | 'lockWait'> {
+export interface WatchOptions extends SessionOptions, Pick<BuildOptions, 'jobs' | 'cpus' | 'gpus' | 'lockWait' | 'sharedStore'> {
   /** The pipeline module; reloaded afresh every cycle. */
   pipelineFile: string;
   /** Passed to a pipeline function, as `--config` is. */
@@ -135,10 +137,16 @@ function excluded(ses: Session, p: Pipeline): (f: string) => boolean {
   return (f) => f === lockFile || dirs.some((d) => inside(d, f)) || f.split(sep).includes('node_modules');
 }
 
+/** A module and the local modules it imports, transitively (absolute paths; missing ones included). */
+function moduleClosure(graph: CodeGraph, root: string, file: string): string[] {
+  return Object.keys(graph.digest([file]).code)
+    .filter((f) => !f.includes(' → '))
+    .map((f) => (isAbsolute(f) ? f : resolve(root, f)));
+}
+
 /** The files whose change can alter the targets' keys or the pipeline itself. */
 function watchSet(ses: Session, p: Pipeline, pipelineFile: string, stages: readonly Stage[], read: readonly string[]): Set<string> {
-  const out = new Set<string>([pipelineFile, ...read]);
-  for (const f of Object.keys(ses.graph.digest([pipelineFile]).code)) if (!f.includes(' → ')) out.add(ses.abs(f));
+  const out = new Set<string>([pipelineFile, ...read, ...moduleClosure(ses.graph, ses.root, pipelineFile)]);
   for (const s of stages) for (const f of ses.sourceFiles(s)) out.add(f);
   const skip = excluded(ses, p);
   for (const f of out) if (skip(f)) out.delete(f);
@@ -233,15 +241,16 @@ export async function watch(opts: WatchOptions): Promise<Watcher> {
     const end = (e: Omit<Extract<WatchEvent, { type: 'cycleEnd' }>, 'type' | 'cycle' | 'ms'>) => emit({ type: 'cycleEnd', cycle: n, ms: performance.now() - t0, ...e });
 
     const tracked = await loadPipelineTracked(pipelineFile, opts.config !== undefined ? { config: opts.config } : {});
-    const p = tracked.loaded?.pipeline ?? lastLoaded;
     const root = opts.root ?? tracked.loaded?.root ?? lastRoot;
     lastRoot = root;
-    const sesOpts: SessionOptions = { ...opts, root };
-    // Even a failed load leaves a watch set: the last good one, plus what this load read.
+    const sesOpts: SessionOptions = { root, cacheDir: opts.cacheDir, artifactsDir: opts.artifactsDir, parentCacheDirs: opts.parentCacheDirs, hashAlgorithm: opts.hashAlgorithm };
+    // Even a failed load leaves a watch set: the last good one, plus the pipeline module's imports
+    // and what this load read (an empty pipeline stands in for the exclusions if none loaded yet).
     const fallback = (): Promise<void> => {
+      const p = lastLoaded ?? pipeline({ stages: [] });
+      const skip = excluded(new Session(p, sesOpts), p);
       const next = new Set(files);
-      const skip = p ? excluded(new Session(p, sesOpts), p) : () => false;
-      for (const f of tracked.read) if (!skip(f)) next.add(f);
+      for (const f of [...moduleClosure(new CodeGraph(root, new StatCache(undefined)), root, pipelineFile), ...tracked.read]) if (!skip(f)) next.add(f);
       return setFiles(next);
     };
     if (!tracked.loaded) {
@@ -296,6 +305,7 @@ export async function watch(opts: WatchOptions): Promise<Watcher> {
         cpus: opts.cpus,
         gpus: opts.gpus,
         lockWait: opts.lockWait ?? true,
+        ...(opts.sharedStore ? { sharedStore: true } : {}),
         keepGoing: true, // one failure must not cancel an unrelated expensive stage; watching goes on either way
         reporter,
         ...(opts.signal ? { signal: opts.signal } : {}),

@@ -6,7 +6,8 @@
  * Plain lines: one summary per cycle (ran / restored / failed, and why each stale stage was stale).
  * `--json`: the stage lines of `run --json`, plus `{"event":"cycle-start"|"cycle-end",…}` lines.
  */
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { loadEngineConfig } from '../../engine/config.ts';
 import { defaultPipelineFile } from '../../engine/load.ts';
 import { watch, type WatchEvent } from '../../engine/watch.ts';
 import { consoleReporter, fmtMs } from '../../engine/progress.ts';
@@ -52,6 +53,11 @@ export async function watchCommand(options: Options, positionals: string[], io: 
   if (hash !== undefined && hash !== 'sha256' && hash !== 'blake3') {
     throw new EngineError({ code: 'usage', message: `MECHEVAL_HASH must be sha256 or blake3, got ${JSON.stringify(hash)}`, fields: { MECHEVAL_HASH: hash } });
   }
+  const pipelineFile = options.pipeline ? resolve(options.pipeline) : defaultPipelineFile();
+  // mecheval.config.json: the store location and sharing, as for `run`. Bodies always run in the local
+  // pool here: a fresh one each cycle, since pooled workers keep the stage modules they imported.
+  const engine = loadEngineConfig(dirname(pipelineFile));
+  const cacheDir = options.cache ? resolve(options.cache) : engine.cache;
   const intr = interruptSignal(io);
   const say = (s: string) => line(json ? io.err : io.out, s);
   let watching = 0;
@@ -77,9 +83,10 @@ export async function watchCommand(options: Options, positionals: string[], io: 
   };
   try {
     const w = await watch({
-      pipelineFile: options.pipeline ? resolve(options.pipeline) : defaultPipelineFile(),
+      pipelineFile,
       ...(options.config !== undefined ? { config: options.config } : {}),
-      ...(options.cache ? { cacheDir: resolve(options.cache) } : {}),
+      ...(cacheDir ? { cacheDir } : {}),
+      ...(engine.sharedStore ? { sharedStore: true } : {}),
       ...(options.artifacts ? { artifactsDir: resolve(options.artifacts) } : {}),
       ...(hash ? { hashAlgorithm: hash } : {}),
       targets: positionals,
