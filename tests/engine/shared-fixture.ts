@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { ENGINE, REPO, project, type Project } from './helpers.ts';
+import { rmTree } from '../../src/engine/fsutil.ts';
 
 /**
  * A project whose stages count their runs in $MECHEVAL_TEST_DIR (outside the store, not in any key):
@@ -129,11 +130,43 @@ export async function twoEngines(executor: 'local' | 'slurm', extra: Record<stri
   const b = twinProject('beta', cfg);
   const env = { MECHEVAL_TEST_DIR: t };
   writeFileIn(t, 'gate');
-  const ea = collect(cliSpawn(a.dir, ['run', '-v'], env));
-  await waitFor(() => existsSync(join(t, 'shared.started')), 60_000);
-  const eb = collect(cliSpawn(b.dir, ['run', '-v'], env));
-  await waitFor(() => /waiting for pid \d+ on/.test(eb.live.stdout + eb.live.stderr), 60_000);
-  writeFileIn(t, 'release');
-  const [ra, rb] = await Promise.all([ea, eb]);
-  return { a, b, t, store, ra, rb };
+  const children: ReturnType<typeof cliSpawn>[] = [];
+  try {
+    const ca = cliSpawn(a.dir, ['run', '-v'], env);
+    children.push(ca);
+    const ea = collect(ca);
+    await waitFor(() => existsSync(join(t, 'shared.started')), 60_000);
+    const cb = cliSpawn(b.dir, ['run', '-v'], env);
+    children.push(cb);
+    const eb = collect(cb);
+    await waitFor(() => /waiting for pid \d+ on/.test(eb.live.stdout + eb.live.stderr), 60_000);
+    writeFileIn(t, 'release');
+    const [ra, rb] = await Promise.all([ea, eb]);
+    return { a, b, t, store, ra, rb };
+  } catch (e) {
+    // leave nothing running: engines killed, their gated stage ends once its dir is gone
+    for (const c of children) c.kill('SIGKILL');
+    if (executor === 'slurm') cancelJobs(store);
+    for (const d of [a.dir, b.dir, t, store]) rmTree(d);
+    throw e;
+  }
+}
+
+/** Slurm job ids a store submitted (from slurm/<kk>/<key>/job.json). */
+export function jobIds(cacheDir: string): string[] {
+  const root = join(cacheDir, 'slurm');
+  const out: string[] = [];
+  for (const pre of existsSync(root) ? readdirSync(root) : []) {
+    for (const key of readdirSync(join(root, pre))) {
+      const f = join(root, pre, key, 'job.json');
+      if (existsSync(f)) out.push((JSON.parse(readFileSync(f, 'utf8')) as { jobId: string }).jobId);
+    }
+  }
+  return out;
+}
+
+/** Leave no job behind when a test fails half-way (a gated job would otherwise hold a CPU). */
+export function cancelJobs(cacheDir: string): void {
+  const ids = jobIds(cacheDir);
+  if (ids.length) spawnSync('scancel', ids);
 }

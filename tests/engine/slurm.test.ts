@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { cli, cliSpawn, collect, waitFor, buildProject, actions, project, ENGINE } from './helpers.ts';
-import { twoEngines, twinProject, testDir, countLines, checkStore, writeFileIn, slurmCluster } from './shared-fixture.ts';
+import { twoEngines, twinProject, testDir, countLines, checkStore, writeFileIn, slurmCluster, jobIds, cancelJobs } from './shared-fixture.ts';
 import { SlurmExecutor } from '../../src/engine/slurm.ts';
 import { rmTree } from '../../src/engine/fsutil.ts';
 import { loadPipeline } from '../../src/engine/index.ts';
@@ -19,25 +19,6 @@ const skip = cluster.skip ? `Slurm unavailable: ${cluster.skip}` : false;
 if (skip) console.log(`# ${skip}`);
 
 const SLURM = { executor: 'slurm', slurm: { pollMs: 250 } };
-
-/** Slurm job ids this store submitted (from slurm/<k>/<key>/job.json). */
-function jobIds(cacheDir: string): string[] {
-  const root = join(cacheDir, 'slurm');
-  const out: string[] = [];
-  for (const pre of existsSync(root) ? readdirSync(root) : []) {
-    for (const key of readdirSync(join(root, pre))) {
-      const f = join(root, pre, key, 'job.json');
-      if (existsSync(f)) out.push((JSON.parse(readFileSync(f, 'utf8')) as { jobId: string }).jobId);
-    }
-  }
-  return out;
-}
-
-/** Leave no job behind when a test fails half-way (a gated job would otherwise hold a CPU). */
-function cancelAll(cacheDir: string): void {
-  const ids = jobIds(cacheDir);
-  if (ids.length) spawnSync('scancel', ids);
-}
 
 function jobState(id: string): string {
   const r = spawnSync('scontrol', ['show', 'job', '-o', id], { encoding: 'utf8' });
@@ -63,7 +44,7 @@ test('slurm: a pipeline run through Slurm has the same keys and output digests a
     const again = await cli(remote.dir, ['run', '--executor', 'local'], env);
     assert.match(again.stdout, /0 ran, 0 restored, 3 fresh/);
   } finally {
-    cancelAll(remote.path('cache'));
+    cancelJobs(remote.path('cache'));
     for (const d of [local.dir, remote.dir, t]) rmTree(d);
   }
 });
@@ -120,7 +101,7 @@ test('slurm: SIGINT cancels the submitted jobs (scancel); nothing is cached; exi
     assert.ok(st === 'CANCELLED' || st === 'PURGED', `job ${id} is ${st} after the engine exited`);
     assert.ok(!existsSync(p.path('cache/runs')) || readdirSync(p.path('cache/runs')).length === 0, 'nothing cached');
   } finally {
-    cancelAll(p.path('cache'));
+    cancelJobs(p.path('cache'));
     for (const d of [p.dir, t]) rmTree(d);
   }
 });
@@ -139,7 +120,7 @@ test('slurm: a job cancelled outside the engine fails its stage (not cached)', {
     assert.match(r.stdout + r.stderr, new RegExp(`Slurm job ${id} was cancelled outside this engine`));
     assert.match(r.stdout, /0 ran, 0 restored, 0 fresh, 1 failed/);
   } finally {
-    cancelAll(p.path('cache'));
+    cancelJobs(p.path('cache'));
     for (const d of [p.dir, t]) rmTree(d);
   }
 });
@@ -166,7 +147,7 @@ test('slurm: a restarted engine re-attaches to the running job instead of submit
     assert.equal(p.read('artifacts/shared/s.txt'), 'shared-bytes');
     assert.deepEqual(checkStore(p.path('cache')).problems, []);
   } finally {
-    cancelAll(p.path('cache'));
+    cancelJobs(p.path('cache'));
     for (const d of [p.dir, t]) rmTree(d);
   }
 });
@@ -184,7 +165,7 @@ test('slurm: two engines on one shared store build overlapping pipelines once, w
     assert.deepEqual(s.problems, []);
     assert.equal(s.runs, 4);
   } finally {
-    cancelAll(store);
+    cancelJobs(store);
     for (const d of [a.dir, b.dir, t, store]) rmTree(d);
   }
 });
