@@ -3,7 +3,7 @@
  *
  * Declaring:   stage, fn, cmd, sh, matrix, matrixId, combinations, pipeline
  * Stage code:  StageFn, StageContext, ShowFn, ShowContext
- * Running:     build, loadPipeline, inspect, verifyKeys, rerunAndCompare, gc
+ * Running:     build, loadPipeline, inspect, verifyKeys, rerunAndCompare, gc, watch
  * Extending:   Executor (+ LocalExecutor), Reporter (+ consoleReporter), Slots
  */
 export { stage, fn, cmd, sh, matrix, matrixId, combinations, Placeholder } from './task.ts';
@@ -17,6 +17,8 @@ export type { SessionOptions } from './session.ts';
 export { loadPipeline, defaultPipelineFile } from './load.ts';
 export type { LoadedPipeline } from './load.ts';
 export { inspect, diffRecipes, diffJson } from './explain.ts';
+export { watch, loadPipelineTracked } from './watch.ts';
+export type { WatchOptions, WatchEvent, Watcher, CycleCounts, StaleStage } from './watch.ts';
 export type { Cause, CauseKind, StageState, StageStatus, PlannedAction } from './explain.ts';
 export { verifyKeys, rerunAndCompare } from './verify.ts';
 export type { VerifyItem, RerunItem } from './verify.ts';
