@@ -215,3 +215,31 @@ export class ClaimingExecutor implements Executor {
     return this.inner.close();
   }
 }
+
+/**
+ * For `gc` (no engine live): remove Slurm job dirs (`slurm/<kk>/<key>/`) that nobody needs any more:
+ * the key is committed, or every attempt ended with a failure. A job that may still run (no result)
+ * or a success not yet committed (the next run commits it instead of running again) is kept.
+ */
+export function collectSlurmDirs(cacheDir: string, dryRun: boolean): number {
+  const root = join(cacheDir, 'slurm');
+  let n = 0;
+  for (const pre of existsSync(root) ? readdirSync(root) : []) {
+    for (const key of readdirSync(join(root, pre))) {
+      const dir = join(root, pre, key);
+      const committed = existsSync(join(cacheDir, 'runs', key.slice(0, 2), `${key}.json`));
+      const attempts = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory());
+      const allFailed = attempts.every((a) => {
+        try {
+          return (JSON.parse(readFileSync(join(dir, a.name, 'result.json'), 'utf8')) as { ok: boolean }).ok === false;
+        } catch {
+          return false;
+        }
+      });
+      if (!committed && !allFailed) continue;
+      n++;
+      if (!dryRun) rmTree(dir);
+    }
+  }
+  return n;
+}

@@ -126,8 +126,16 @@ export class SlurmExecutor implements Executor {
     // finished while nobody watched. Never submit a second one for the same key.
     const rec = readJson<Record_>(recPath);
     if (rec) {
-      const live = await squeue([rec.jobId]);
-      const st = live?.get(rec.jobId);
+      let live = await squeue([rec.jobId]);
+      for (let i = 0; !live && i < 5 && !signal.aborted; i++) {
+        await sleep(this.pollMs);
+        live = await squeue([rec.jobId]);
+      }
+      if (!live) {
+        // resubmitting blind could run the stage twice; fail instead, nothing is lost
+        throw this.failed(job, `cannot ask Slurm about job ${rec.jobId} submitted earlier for this key (squeue fails)`, [], { stage: job.stageId, 'slurm job': rec.jobId });
+      }
+      const st = live.get(rec.jobId);
       if (st && ACTIVE_STATES.has(st)) {
         hooks.log(`re-attached to Slurm job ${rec.jobId} (submitted ${rec.submittedAt} by pid ${rec.pid} on ${rec.host})`);
         return this.follow(job, rec, hooks, signal);
@@ -185,6 +193,7 @@ export class SlurmExecutor implements Executor {
       void scancel([rec.jobId]);
     };
     signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort(); // aborted while we were submitting
     let seen: string | undefined;
     try {
       seen = await ended;

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { cli, cliSpawn, collect, waitFor, buildProject, actions, project, ENGINE } from './helpers.ts';
 import { twoEngines, twinProject, testDir, countLines, checkStore, writeFileIn, slurmCluster, jobIds, cancelJobs } from './shared-fixture.ts';
 import { SlurmExecutor } from '../../src/engine/slurm.ts';
+import { collectSlurmDirs } from '../../src/engine/shared.ts';
 import { rmTree } from '../../src/engine/fsutil.ts';
 import { loadPipeline } from '../../src/engine/index.ts';
 
@@ -43,6 +44,11 @@ test('slurm: a pipeline run through Slurm has the same keys and output digests a
     // the run cache written through Slurm serves a local no-op
     const again = await cli(remote.dir, ['run', '--executor', 'local'], env);
     assert.match(again.stdout, /0 ran, 0 restored, 3 fresh/);
+    // committed keys need their job dirs no more; gc removes them and keeps the results
+    const g = await cli(remote.dir, ['gc']);
+    assert.match(g.stdout, /deleted 3 finished Slurm job dir\(s\)/, g.stdout + g.stderr);
+    assert.deepEqual(jobIds(remote.path('cache')), []);
+    assert.match((await cli(remote.dir, ['run'], env)).stdout, /0 ran, 0 restored, 3 fresh/);
   } finally {
     cancelJobs(remote.path('cache'));
     for (const d of [local.dir, remote.dir, t]) rmTree(d);
@@ -75,6 +81,7 @@ export default pipeline({ stages: [bad, after] });
     assert.equal(countLines(t, 'after.count'), 0, 'the dependent never ran');
     assert.equal(r.session.store.readRun(o.key!), undefined, 'no run entry for the failed key');
     assert.ok(!p.exists('artifacts/bad'));
+    assert.equal(collectSlurmDirs(p.path('cache'), false), 1, "a failed key's job dir is collectable");
   } finally {
     delete process.env.MECHEVAL_TEST_DIR;
     await ex.close();

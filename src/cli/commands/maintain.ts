@@ -9,7 +9,7 @@ import { readLockFile } from '../../engine/lockfile.ts';
 import { verifyKeys, rerunAndCompare } from '../../engine/verify.ts';
 import { gc } from '../../engine/gc.ts';
 import { acquireLock } from '../../engine/lock.ts';
-import { waitNoLiveEngines } from '../../engine/shared.ts';
+import { waitNoLiveEngines, collectSlurmDirs } from '../../engine/shared.ts';
 import { EngineError } from '../../engine/errors.ts';
 import { consoleReporter } from '../../engine/progress.ts';
 import { interruptSignal, line, type Ctx } from '../context.ts';
@@ -72,6 +72,8 @@ export async function gcCommand(ctx: Ctx): Promise<number> {
       lock = undefined;
     }
     const r = gc(ses, lock, { dryRun: ctx.options.dryRun, keepRuns: ctx.options.keep });
+    const jobDirs = collectSlurmDirs(ses.cacheDir, ctx.options.dryRun);
+    if (jobDirs) line(ctx.out, `${ctx.options.dryRun ? 'would delete' : 'deleted'} ${jobDirs} finished Slurm job dir(s)`);
     const verb = ctx.options.dryRun ? 'would delete' : 'deleted';
     line(ctx.out, `${verb} ${r.objects} object(s) and ${r.runs} run entr${r.runs === 1 ? 'y' : 'ies'}; ${ctx.options.dryRun ? 'would free' : 'freed'} ${r.bytes} bytes (${(r.bytes / 1048576).toFixed(1)} MiB); kept ${r.kept} run entr${r.kept === 1 ? 'y' : 'ies'}`);
   } finally {
