@@ -51,11 +51,15 @@ interface Watch {
   jobId: string;
   logPath: string;
   logOffset: number;
+  /** result.json: a successful result ends the wait without waiting for Slurm's bookkeeping */
+  resultPath: string;
   hooks: JobHooks;
   /** settles when squeue no longer shows the job active: with its terminal state, if seen */
   done(state: string | undefined): void;
 }
 
+/** pseudo-state: the job's successful result.json appeared (it may still be exiting) */
+const RESULT = 'RESULT';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -185,7 +189,7 @@ export class SlurmExecutor implements Executor {
     };
     let cancelledByUs = false;
     const ended = new Promise<string | undefined>((resolve) => {
-      this.watches.set(rec.jobId, { jobId: rec.jobId, logPath, logOffset: 0, hooks: userHooks, done: resolve });
+      this.watches.set(rec.jobId, { jobId: rec.jobId, logPath, logOffset: 0, resultPath: join(rec.attemptDir, 'result.json'), hooks: userHooks, done: resolve });
       this.startPolling();
     });
     const onAbort = () => {
@@ -199,6 +203,11 @@ export class SlurmExecutor implements Executor {
       seen = await ended;
     } finally {
       signal.removeEventListener('abort', onAbort);
+    }
+    if (seen === RESULT) {
+      // the job wrote a successful result as its last act: its objects are in place
+      const ok = readJson<JobResult>(join(rec.attemptDir, 'result.json'));
+      if (ok?.ok && ok.key === job.key) return commitVerified(job, job.commit!, ok.manifest, ok.ms);
     }
     if (cancelledByUs || signal.aborted) throw this.cancelled(job, `Slurm job ${rec.jobId} cancelled`);
     const fin: FinalState = (await scontrolJob(rec.jobId)) ?? { state: seen ?? 'UNKNOWN', exitCode: '', reason: '' };
@@ -240,8 +249,17 @@ export class SlurmExecutor implements Executor {
         this.timer = undefined;
         return;
       }
-      const states = await squeue(ws.map((w) => w.jobId));
       for (const w of ws) {
+        const r = readJson<JobResult>(w.resultPath);
+        if (r?.ok) {
+          this.drainLog(w);
+          this.watches.delete(w.jobId);
+          w.done(RESULT);
+        }
+      }
+      const states = await squeue(ws.filter((w) => this.watches.has(w.jobId)).map((w) => w.jobId));
+      for (const w of ws) {
+        if (!this.watches.has(w.jobId)) continue;
         this.drainLog(w);
         if (!states) continue; // controller unreachable: try again next tick
         const st = states.get(w.jobId);

@@ -11,6 +11,8 @@ import { mkdirSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { ENGINE, project, buildProject, type Project } from './helpers.ts';
 import { LocalExecutor, type Executor, type Job, type JobHooks } from '../../src/engine/index.ts';
+import { SlurmExecutor } from '../../src/engine/slurm.ts';
+import { slurmRunning } from './shared-fixture.ts';
 
 interface Node {
   id: string;
@@ -84,13 +86,13 @@ class InProcessExecutor implements Executor {
   async close(): Promise<void> {}
 }
 
-async function check(makeExecutor: () => Executor, seed: number): Promise<void> {
+async function check(makeExecutor: (p: Project) => Executor, seed: number): Promise<void> {
   const rand = lcg(seed);
   const p = project({ 'stages.mjs': STAGES });
   try {
     let nodes = randomDag(rand, 12);
     writePipeline(p, nodes);
-    const executor = makeExecutor();
+    const executor = makeExecutor(p);
     try {
       const r1 = await buildProject(p, { executor });
       assert.ok(r1.ok, 'first build');
@@ -127,6 +129,13 @@ test('random DAGs: correct and minimal with the in-process executor (engine-side
 
 test('random DAGs: correct and minimal with the worker pool (worker-side commit)', async () => {
   await check(() => new LocalExecutor(), 4);
+});
+
+// Slurm executor (issue 9): job-side ingest, engine-side verified commit. Only against a running
+// cluster (slurm.test.ts starts one if it can; two files starting one at once would race).
+const noSlurm = slurmRunning();
+test('random DAGs: correct and minimal with the Slurm executor (job ingests, engine verifies and commits)', { skip: noSlurm ? `Slurm unavailable: ${noSlurm}` : false }, async () => {
+  await check((p) => new SlurmExecutor({ cacheDir: p.path('cache'), settings: { pollMs: 200 }, resourcesOf: () => ({ cpu: 1, gpu: 0 }) }), 6);
 });
 
 test('negative control: an executor that skips the body fails the check', async () => {

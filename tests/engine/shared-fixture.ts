@@ -95,6 +95,12 @@ export interface Cluster {
 
 const SCRIPT = join(REPO, 'scripts/slurm-cluster.sh');
 
+/** Undefined when a cluster answers (`.ci/run` starts one), else why not; never starts one. */
+export function slurmRunning(): string | undefined {
+  process.env.SLURM_CONF ??= join(process.env.MECHEVAL_SLURM_DIR ?? '/tmp/mecheval-slurm', 'slurm.conf');
+  return spawnSync(SCRIPT, ['status'], { encoding: 'utf8' }).status === 0 ? undefined : 'no Slurm cluster is running (scripts/slurm-cluster.sh start)';
+}
+
 /** Use a running cluster (`.ci/run` starts one), else start one with scripts/slurm-cluster.sh, else say why not. */
 export function slurmCluster(): Cluster {
   process.env.SLURM_CONF ??= join(process.env.MECHEVAL_SLURM_DIR ?? '/tmp/mecheval-slurm', 'slurm.conf');
