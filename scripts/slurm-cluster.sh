@@ -74,11 +74,11 @@ start() {
     for _ in $(seq 40); do alive "$MUNGE_PID" && break; sleep 0.25; done
   fi
   munge -n | unmunge >/dev/null || die "munge does not work"
-  write_conf
-  alive "$CTLD_PID" || /usr/sbin/slurmctld -c -f "$CONF"
-  alive "$SLURMD_PID" || /usr/sbin/slurmd -f "$CONF"
+  local how="already running"
+  if ! alive "$CTLD_PID"; then write_conf; /usr/sbin/slurmctld -c -f "$CONF"; how="started"; fi
+  if ! alive "$SLURMD_PID"; then /usr/sbin/slurmd -f "$CONF"; how="started"; fi
   for _ in $(seq 240); do
-    case "$(node_state)" in idle|mix|alloc) echo "slurm-cluster: node up (SLURM_CONF=$CONF)"; return 0 ;; esac
+    case "$(node_state)" in idle|mix|alloc) echo "slurm-cluster: node up, $how (SLURM_CONF=$CONF)"; return 0 ;; esac
     sleep 0.25
   done
   die "node not idle after 60 s; see $DIR/log/"

@@ -112,6 +112,8 @@ export function slurmCluster(): Cluster {
   if (process.getuid?.() !== 0) return { skip: 'Slurm is installed but no cluster runs and starting one needs root (scripts/slurm-cluster.sh start)', stop: () => {} };
   const r = spawnSync(SCRIPT, ['start'], { encoding: 'utf8', timeout: 90_000 });
   if (r.status !== 0) return { skip: `the Slurm cluster did not start: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`, stop: () => {} };
+  // stop only what this process started (a slow `status` under load must not stop a shared cluster)
+  if (/already running/.test(r.stdout)) return { skip: undefined, stop: () => {} };
   return { skip: undefined, stop: () => void spawnSync(SCRIPT, ['stop'], { encoding: 'utf8' }) };
 }
 
