@@ -18,7 +18,7 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomicSync } from './fsutil.ts';
-import { isAlive, procStartOf } from './lock.ts';
+import { isAlive, procStartOf, leaseTtlMs, LEASE_SKEW_MS } from './lock.ts';
 
 export interface LeaseInfo {
   pid: number;
@@ -31,12 +31,7 @@ export interface LeaseInfo {
   note: string;
 }
 
-/** Default time-to-live; `MECHEVAL_LEASE_MS` overrides it (tests use short ones). */
-export function leaseTtlMs(): number {
-  const v = Number(process.env.MECHEVAL_LEASE_MS);
-  return Number.isInteger(v) && v >= 300 ? v : 60_000;
-}
-export const LEASE_SKEW_MS = 2_000;
+export { leaseTtlMs, LEASE_SKEW_MS };
 
 /** True when the holder is provably gone: same host and dead pid, or an expired lease. */
 export function holderGone(h: LeaseInfo, now = Date.now()): boolean {

@@ -4,10 +4,13 @@
  * The lock file records pid, host, start time and (on Linux) the kernel's start tick of the
  * holder, so a reused pid is not mistaken for the holder. A lock whose holder is dead is taken
  * over with a warning (DVC's rwlock does the same; Snakemake's lack of it forces `--unlock`).
- * Liveness can only be checked on the same host; a lock from another host is respected.
+ * Liveness can only be checked on the same host; a lock from another host is respected while its
+ * lease runs: the holder touches the file every third of the lease (60 s, MECHEVAL_LEASE_MS), and
+ * a lock from another host whose file went untouched longer than that is taken over (issue 9: a
+ * stale lock only when its holder is provably gone).
  * A second writer waits (printing who holds the lock) or, with `wait: false`, fails at once.
  */
-import { writeFileSync, readFileSync, unlinkSync, mkdirSync, statSync } from 'node:fs';
+import { writeFileSync, readFileSync, unlinkSync, mkdirSync, statSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { EngineError } from './errors.ts';
@@ -35,6 +38,23 @@ export interface HeldLock {
 }
 
 export const LOCK_FILE = 'LOCK';
+
+/** Lease time-to-live for cross-host locks; `MECHEVAL_LEASE_MS` overrides it (tests use short ones). */
+export function leaseTtlMs(): number {
+  const v = Number(process.env.MECHEVAL_LEASE_MS);
+  return Number.isInteger(v) && v >= 300 ? v : 60_000;
+}
+/** Clocks of the hosts sharing a store are assumed to agree within this. */
+export const LEASE_SKEW_MS = 2_000;
+
+/** A lock file from another host that nobody touched for longer than the lease: its holder is gone. */
+function leaseExpired(path: string): boolean {
+  try {
+    return Date.now() - statSync(path).mtimeMs > leaseTtlMs() + LEASE_SKEW_MS;
+  } catch {
+    return false;
+  }
+}
 
 export function procStartOf(pid: number): string | null {
   try {
@@ -91,7 +111,18 @@ export async function acquireLock(cacheDir: string, opts: LockOptions = {}): Pro
     if (opts.signal?.aborted) throw new EngineError({ code: 'lock_busy', message: 'cancelled while waiting for the store lock', fields: { lock: path } });
     try {
       writeFileSync(path, text, { flag: 'wx' });
+      // renew the lease: other hosts cannot check our pid, only that we keep touching the file
+      const renew = setInterval(() => {
+        try {
+          const now = new Date();
+          utimesSync(path, now, now);
+        } catch {
+          /* released or taken over */
+        }
+      }, Math.max(100, Math.floor(leaseTtlMs() / 3)));
+      renew.unref();
       const release = (): void => {
+        clearInterval(renew);
         process.removeListener('exit', release);
         try {
           if (readFileSync(path, 'utf8') === text) unlinkSync(path);
@@ -116,7 +147,7 @@ export async function acquireLock(cacheDir: string, opts: LockOptions = {}): Pro
       await sleep(50);
       continue;
     }
-    if (holder.host === info.host && !isAlive(holder)) {
+    if ((holder.host === info.host && !isAlive(holder)) || (holder.host !== info.host && leaseExpired(path))) {
       if (takeOver(path, JSON.stringify(holder))) opts.onTakeover?.(holder);
       continue;
     }
@@ -125,7 +156,7 @@ export async function acquireLock(cacheDir: string, opts: LockOptions = {}): Pro
         code: 'lock_busy',
         message: `the store ${cacheDir} is locked by another run`,
         fields: { pid: String(holder.pid), host: holder.host, since: holder.startedAt, command: holder.command, lock: path },
-        hint: holder.host === info.host ? 'wait for that run to finish (drop --no-wait to wait automatically)' : 'that run is on another host; wait for it, or use a different --cache',
+        hint: holder.host === info.host ? 'wait for that run to finish (drop --no-wait to wait automatically)' : `that run is on another host; wait for it (its lock is taken over once it stops renewing it for ${Math.round(leaseTtlMs() / 1000)} s), or use a different --cache`,
       });
     }
     if (!announced) {

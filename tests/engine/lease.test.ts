@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { writeFileSync, existsSync, readFileSync, utimesSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { tryLease, readLease, holderGone, type LeaseInfo } from '../../src/engine/lease.ts';
-import { procStartOf } from '../../src/engine/lock.ts';
-import { project } from './helpers.ts';
+import { procStartOf, acquireLock, LOCK_FILE } from '../../src/engine/lock.ts';
+import { EngineError } from '../../src/engine/index.ts';
+import { project, waitFor } from './helpers.ts';
 
 const info = (over: Partial<LeaseInfo>): LeaseInfo => ({
   pid: process.pid,
@@ -76,6 +77,43 @@ test('lease: renew extends it; release never deletes a lease that is no longer o
     l.release();
     assert.equal(JSON.parse(readFileSync(f, 'utf8')).owner, 'thief');
   } finally {
+    p.cleanup();
+  }
+});
+
+test('store lock: another host is respected while it renews, taken over once it stopped (lease expired)', async () => {
+  const p = project();
+  try {
+    const f = join(p.dir, LOCK_FILE);
+    const other = JSON.stringify({ pid: 1, host: 'elsewhere-node7', startedAt: '2020-01-01T00:00:00.000Z', procStart: null, command: 'run on another host' });
+    writeFileSync(f, other);
+    await assert.rejects(acquireLock(p.dir, { wait: false }), (e: unknown) => e instanceof EngineError && e.code === 'lock_busy' && e.fields.host === 'elsewhere-node7');
+    const old = new Date(Date.now() - 10 * 60_000);
+    utimesSync(f, old, old); // nobody touched it for 10 minutes (the lease is 60 s)
+    const seen: string[] = [];
+    const l = await acquireLock(p.dir, { wait: false, onTakeover: (h) => seen.push(h.host) });
+    assert.deepEqual(seen, ['elsewhere-node7']);
+    assert.equal(JSON.parse(readFileSync(f, 'utf8')).host, hostname());
+    l.release();
+  } finally {
+    p.cleanup();
+  }
+});
+
+test('store lock: the holder renews its lease (the file is touched while held)', async () => {
+  const p = project();
+  const prev = process.env.MECHEVAL_LEASE_MS;
+  process.env.MECHEVAL_LEASE_MS = '300';
+  try {
+    const l = await acquireLock(p.dir, { wait: false });
+    const f = join(p.dir, LOCK_FILE);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(f, old, old);
+    await waitFor(() => Date.now() - statSync(f).mtimeMs < 30_000, 5_000);
+    l.release();
+  } finally {
+    if (prev === undefined) delete process.env.MECHEVAL_LEASE_MS;
+    else process.env.MECHEVAL_LEASE_MS = prev;
     p.cleanup();
   }
 });
