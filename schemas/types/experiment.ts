@@ -250,4 +250,5 @@ export interface TrainDefaults {
   eval_every?: number;
   eval_examples?: number;
   checkpoint_every?: number;
+  early_stop_accuracy?: number | null;
 }

@@ -48,4 +48,8 @@ export interface TrainConfig {
    * Write a resumable scratch checkpoint every K steps; 0 = never.
    */
   checkpoint_every?: number;
+  /**
+   * Stop at the first dev evaluation whose accuracy is ≥ this (paper-setup.md §10.3's CPU option); the learning-rate schedule stays that of `steps`. null = never (the paper).
+   */
+  early_stop_accuracy?: number | null;
 }

@@ -70,6 +70,7 @@ export function resolveTrainConfig(c: TrainConfig): Required<TrainConfig> {
     eval_every: c.eval_every ?? 200,
     eval_examples: c.eval_examples ?? 320,
     checkpoint_every: c.checkpoint_every ?? 500,
+    early_stop_accuracy: c.early_stop_accuracy ?? null,
   };
 }
 
@@ -179,6 +180,10 @@ export function train(model: TrainableLM, data: Split, dev: Split | null, config
       saveResume(io.scratchDir, model, opt, done, metrics);
     }
     io.afterStep?.(done);
+    if (c.early_stop_accuracy !== null && row.dev_accuracy !== undefined && row.dev_accuracy >= c.early_stop_accuracy && done < c.steps) {
+      io.log?.(`early stop at step ${done}/${c.steps}: dev accuracy ${(row.dev_accuracy * 100).toFixed(1)}% ≥ ${(c.early_stop_accuracy * 100).toFixed(1)}%`);
+      break;
+    }
   }
   opt.dispose();
   if (io.scratchDir) rmSync(join(io.scratchDir, CKPT), { force: true });

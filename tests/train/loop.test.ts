@@ -73,3 +73,17 @@ test('shuffled order differs from the fixed order but is itself deterministic', 
   assert.deepEqual(weights(s1), weights(s2));
   assert.notDeepEqual(weights(f), weights(s1));
 });
+
+test('early stopping ends training at the first dev evaluation at or above the threshold, keeping the schedule', () => {
+  const m = toyModel(V, D);
+  const logs: string[] = [];
+  const rows = train(m, data, dev, { ...cfg, steps: 400, eval_every: 10, early_stop_accuracy: 0.9 }, { log: (l) => logs.push(l) });
+  const last = rows.at(-1)!;
+  assert.ok(last.step < 400, `stopped at ${last.step}`);
+  assert.ok(last.dev_accuracy! >= 0.9);
+  assert.ok(rows.filter((r) => r.dev_accuracy !== undefined).slice(0, -1).every((r) => r.dev_accuracy! < 0.9), 'no earlier evaluation reached it');
+  assert.match(logs.join('\n'), new RegExp(`early stop at step ${last.step}/400`));
+  const full = toyModel(V, D);
+  const fullRows = train(full, data, dev, { ...cfg, steps: 400, eval_every: 10 });
+  assert.equal(fullRows.find((r) => r.step === last.step)!.lr, last.lr, 'same lr schedule as the full run');
+});
