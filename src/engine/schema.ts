@@ -5,7 +5,7 @@
  * A pass is a pure fact about (schema, params), so it is memoised in the stat cache: a no-op run
  * never loads ajv.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { EngineError } from './errors.ts';
@@ -15,6 +15,7 @@ import type { JsonSchema, Stage } from './task.ts';
 
 type AjvLike = {
   compile(schema: JsonSchema): ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] | null };
+  removeSchema(id: string): unknown;
 };
 let ajv: AjvLike | undefined;
 const compiled = new Map<string, ReturnType<AjvLike['compile']>>();
@@ -32,14 +33,22 @@ function loadSchema(stage: Stage, root: string): JsonSchema {
   const s = stage.schema;
   if (typeof s !== 'string') return s as JsonSchema;
   const file = isAbsolute(s) ? s : resolve(root, s);
-  let hit = schemaFiles.get(file);
+  // keyed by stat too: a long-lived process (watch mode) must see an edited schema file
+  let cacheKey = file;
+  try {
+    const st = statSync(file);
+    cacheKey = `${file}\0${st.mtimeMs}\0${st.size}`;
+  } catch {
+    /* unreadable: reported below */
+  }
+  let hit = schemaFiles.get(cacheKey);
   if (!hit) {
     try {
       hit = JSON.parse(readFileSync(file, 'utf8')) as JsonSchema;
     } catch (e) {
       throw new EngineError({ code: 'stage_invalid', message: `stage '${stage.id}': cannot read schema ${s}`, fields: { stage: stage.id, schema: file, reason: (e as Error).message } });
     }
-    schemaFiles.set(file, hit);
+    schemaFiles.set(cacheKey, hit);
   }
   return hit;
 }
@@ -73,6 +82,9 @@ export function validateParams(stages: readonly Stage[], root: string, memo?: St
     let validate = compiled.get(schemaKey);
     if (!validate) {
       try {
+        // An edited schema keeps its $id (watch mode reloads it): ajv refuses a second schema under one id.
+        const id = (schema as { $id?: unknown }).$id;
+        if (typeof id === 'string') getAjv().removeSchema(id);
         validate = getAjv().compile(schema);
       } catch (e) {
         throw new EngineError({ code: 'stage_invalid', message: `stage '${st.id}': its params schema is not a valid JSON Schema`, fields: { stage: st.id, reason: (e as Error).message } });

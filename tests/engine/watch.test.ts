@@ -18,6 +18,7 @@ function watchProject(cfg: Record<string, unknown> = { a: 'a1', b: 'b1' }): Proj
   const p = project({
     'config.json': JSON.stringify(cfg),
     'params/a.json': '{ "scale": 1 }',
+    'schemas/b.json': JSON.stringify({ $id: 'https://example.test/b.json', type: 'object', properties: { v: { type: 'string' } }, required: ['v'], additionalProperties: false }),
     'stages.mjs': `
 import { writeFile, readFile, appendFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -50,7 +51,7 @@ export default () => {
   const str = { type: 'object', properties: { v: { type: 'string' } }, required: ['v'], additionalProperties: false };
   const a = stage({ id: 'a', params: { v: cfg.a }, schema: str, files: ['params/a.json'], outputs: ['out.txt'], run: fn(m, 'a') });
   const a2 = stage({ id: 'a2', inputs: { src: a }, outputs: ['out.txt'], run: fn(m, 'copy') });
-  const b = stage({ id: 'b', params: { v: cfg.b }, schema: str, outputs: ['out.txt'], run: fn(m, 'b') });
+  const b = stage({ id: 'b', params: { v: cfg.b }, schema: 'schemas/b.json', outputs: ['out.txt'], run: fn(m, 'b') });
   const extra = [];
   for (const [id, cost] of [['cheap', 'cheap'], ['pricey', 'expensive']]) {
     if ((cfg.extra ?? []).includes(id)) extra.push(stage({ id, cost, params: { v: String(cfg[id] ?? '') }, schema: { type: 'object' }, outputs: ['out.txt'], run: fn(m, 'slow') }));
@@ -200,12 +201,23 @@ test('a broken config or pipeline is reported and watching continues; the next g
     const c4 = await s.cycle(4);
     assert.deepEqual(acts(c4), { b: 'ran' });
 
+    // an edited schema file (same $id) is re-read and re-compiled in the same process
+    const schema = JSON.parse(p.read('schemas/b.json')) as { properties: { v: Record<string, unknown> } };
+    schema.properties.v.maxLength = 1; // b3 is longer
+    p.write('schemas/b.json', JSON.stringify(schema));
+    const c4b = await s.cycle(5);
+    assert.equal((c4b.error as { code?: string }).code, 'params_invalid', String(c4b.error));
+    schema.properties.v.maxLength = 20;
+    p.write('schemas/b.json', JSON.stringify(schema));
+    const c4c = await s.cycle(6);
+    assert.equal(c4c.error, undefined, String(c4c.error));
+
     const good = p.read('pipeline.ts');
     p.write('pipeline.ts', good.replace('export default', 'export default ((')); // syntax error
-    const c5 = await s.cycle(5);
+    const c5 = await s.cycle(7);
     assert.equal((c5.error as { code?: string }).code, 'pipeline_load');
     p.write('pipeline.ts', good);
-    const c6 = await s.cycle(6);
+    const c6 = await s.cycle(8);
     assert.equal(c6.error, undefined);
     assert.deepEqual(acts(c6), {});
   } finally {
