@@ -15,10 +15,10 @@ test('the public surface is pinned', () => {
     build: 'function', canonicalJson: 'function', cmd: 'function', combinations: 'function', consoleReporter: 'function', defaultCapacity: 'function',
     defaultPipelineFile: 'function', diffJson: 'function', diffRecipes: 'function', digestJson: 'function', exitCodeOf: 'function', firstFailure: 'function',
     fmtMs: 'function', fn: 'function', formatError: 'function', gc: 'function', hashBytes: 'function', hashFile: 'function', inspect: 'function',
-    isEngineError: 'function', isPipeline: 'function', keyOf: 'function', loadPipeline: 'function', lockText: 'function', matrix: 'function',
+    isEngineError: 'function', isPipeline: 'function', keyOf: 'function', loadPipeline: 'function', loadPipelineTracked: 'function', lockText: 'function', matrix: 'function',
     matrixId: 'function', pipeline: 'function', prepare: 'function', readLockFile: 'function', rerunAndCompare: 'function', schedule: 'function',
     selectTargets: 'function', sh: 'function', silentReporter: 'object', stage: 'function', updateLockFile: 'function', upstreamClosure: 'function',
-    verifyKeys: 'function',
+    verifyKeys: 'function', watch: 'function',
   });
 });
 
