@@ -297,3 +297,25 @@ test('Ctrl-C on `watch --json` during a stage exits 130 and leaves the store con
     p.cleanup();
   }
 });
+
+test('without a TTY `watch` prints plain lines: a summary per cycle with root causes, then keeps watching', async () => {
+  const p = watchProject();
+  try {
+    const child = cliSpawn(p.dir, ['watch', 'a2']);
+    const res = collect(child);
+    await waitFor(() => /watching \d+ files/.test(res.live.stdout), 30_000);
+    p.write('params/a.json', '{ "scale": 5 }');
+    await waitFor(() => /^cycle 2: \d+ ran/m.test(res.live.stdout), 30_000);
+    child.kill('SIGINT');
+    const r = await res;
+    assert.equal(r.code, 130, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /\x1b\[/, 'no terminal escapes');
+    assert.match(r.stdout, /^cycle 1: 2 ran, 0 restored, 0 failed, 0 cancelled, 0 fresh in /m);
+    assert.match(r.stdout, /^cycle 2: params\/a\.json changed$/m);
+    assert.match(r.stdout, /^cycle 2: 2 ran, 0 restored, 0 failed, 0 cancelled, 0 fresh in /m);
+    assert.match(r.stdout, /^ {2}code: params\/a\.json changed {2}\(a\)$/m);
+    assert.match(r.stderr, /✓ ran +a2 /);
+  } finally {
+    p.cleanup();
+  }
+});
