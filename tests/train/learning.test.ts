@@ -1,6 +1,7 @@
 /**
- * Learning checks (issue 5) and a mechanism check on a trained model (issue 6), sized to run in about a minute each
- * on 2 cores: small AR tasks where the architecture escapes the chance plateau quickly (calibration.md).
+ * Learning checks (issue 5) and mechanism checks on trained models (issue 6), on small AR tasks where the
+ * architecture escapes the chance plateau quickly (calibration.md): Mamba in well under a minute, Attention in 2–3
+ * minutes on 2 cores (its plateau is long; see below).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,14 +23,14 @@ await initBackend('wasm');
 const tmp = mkdtempSync(join(tmpdir(), 'mecheval-learn-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function task(pairs: number, keys: number, steps: number, batch: number) {
-  const dir = join(tmp, `ar-${pairs}-${keys}-${steps}`);
-  buildDataset({ task: { kind: 'ar', pairs, numKeys: keys, numValues: keys }, sizes: { train: steps * batch, dev: 128, test: 256 }, seed: 7 }, dir);
+function task(pairs: number, keys: number, steps: number, batch: number, seed = 7, dev = 128) {
+  const dir = join(tmp, `ar-${pairs}-${keys}-${steps}-${seed}`);
+  buildDataset({ task: { kind: 'ar', pairs, numKeys: keys, numValues: keys }, sizes: { train: steps * batch, dev, test: 256 }, seed }, dir);
   return { train: loadSplit(dir, 'train'), dev: loadSplit(dir, 'dev'), test: loadSplit(dir, 'test') };
 }
 
 function trainOn(model: Omit<ModelConfig, 'vocab_size'>, keys: number, data: ReturnType<typeof task>, cfg: TrainConfig) {
-  const lm = createLanguageModel({ ...model, vocab_size: 3 + 2 * keys, n_positions: 32 });
+  const lm = createLanguageModel({ ...model, vocab_size: 3 + 2 * keys, n_positions: 64 });
   train(lm, data.train, data.dev, { eval_every: 0, checkpoint_every: 0, ...cfg });
   return lm;
 }
@@ -42,4 +43,24 @@ test('Mamba (d_conv 4) learns 2-pair AR (8 + 8) to ≥ 95% and retrieves directl
   const t = attribTable(sweep(lm, data.test, { limit: 128, sites: [{ layer: 1, site: 'block_input' }] }));
   const m = callMechanism(t, 2);
   assert.equal(m.call, 'direct_retrieval', JSON.stringify(m.evidence));
+});
+
+/*
+ * Attention sits on a chance plateau on AR for thousands of steps, and escapes only at a high learning rate and for
+ * some initialisations (calibration.md; checked in PyTorch with the same initial weights and data, whose loss curve
+ * ours matches digit for digit). This seed and width escape at step ≈ 3,500–4,000 of a 10,000-step schedule; early
+ * stopping ends the run there (≈ 2–3 minutes). 3 pairs, not 2: with 2 pairs the query's own state partly encodes the
+ * answer and the value position restores only ≈ 0.87 (calibration.md saw the same mix at n = 2).
+ */
+test('Attention learns 3-pair AR (8 + 8) to ≥ 95% and stores the association at the value (induction, Attrib ≥ 0.9)', () => {
+  const data = task(3, 8, 6000, 32, 1, 320);
+  const lm = trainOn({ mixer: 'attention', d_model: 32, n_layers: 2, pos_emb: true, seed: 3 }, 8, data,
+    { lr: 1e-3, steps: 10000, eval_every: 250, eval_examples: 320, early_stop_accuracy: 0.99 });
+  const ev = evaluate(lm, data.test);
+  assert.ok(ev.accuracy >= 0.95, `test accuracy ${(ev.accuracy * 100).toFixed(1)}% (chance 33%)`);
+  const t = attribTable(sweep(lm, data.test, { limit: 256, sites: [{ layer: 1, site: 'block_input' }] }));
+  const value = t.rows.find((r) => r.position === 'value')!;
+  const all = t.rows.map((r) => `${r.position} ${r.attrib?.toFixed(2)}`).join(', ');
+  assert.ok(t.analysed && value.attrib! >= 0.9, `layer-1 block input: ${all} (gap ${t.gap.toFixed(3)})`);
+  assert.equal(callMechanism(t, 2).call, 'induction');
 });
