@@ -89,9 +89,13 @@ export interface TrainConfig {
    */
   lr: number;
   /**
-   * Optimizer steps (the paper: 16 epochs = 50,016 for AR).
+   * Optimizer steps (the paper: 50,016 for AR). Give steps or epochs, not both.
    */
-  steps: number;
+  steps?: number;
+  /**
+   * Passes over the train split: steps = epochs · floor(N / batch_size) (the paper: 16 for AR, 32 for ATR). Give steps or epochs, not both.
+   */
+  epochs?: number;
   batch_size?: number;
   /**
    * Linear warm-up over int(fraction · steps) steps.

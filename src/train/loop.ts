@@ -55,10 +55,15 @@ export class NonFiniteLossError extends Error {
   }
 }
 
-export function resolveTrainConfig(c: TrainConfig): Required<TrainConfig> {
+/** Defaults filled in; `epochs` becomes steps = epochs · floor(nTrain / batch_size). */
+export function resolveTrainConfig(c: TrainConfig, nTrain: number): Required<Omit<TrainConfig, 'epochs'>> & { steps: number } {
+  const batch = c.batch_size ?? 32;
+  if ((c.steps === undefined) === (c.epochs === undefined)) {
+    throw new Error(`train config: give exactly one of /steps and /epochs (got ${c.steps === undefined ? 'neither' : 'both'})`);
+  }
   return {
-    lr: c.lr, steps: c.steps,
-    batch_size: c.batch_size ?? 32,
+    lr: c.lr, steps: c.steps ?? c.epochs! * Math.floor(nTrain / batch),
+    batch_size: batch,
     warmup_fraction: c.warmup_fraction ?? 0.1,
     decay: c.decay ?? 'cosine',
     weight_decay: c.weight_decay ?? 0,
@@ -122,7 +127,7 @@ function loadResume(dir: string, model: TrainableLM, opt: AdamW): Resume | null 
  * The caller writes the final checkpoint; the scratch checkpoint is removed after success.
  */
 export function train(model: TrainableLM, data: Split, dev: Split | null, config: TrainConfig, io: TrainIO = {}): MetricRow[] {
-  const c = resolveTrainConfig(config);
+  const c = resolveTrainConfig(config, data.n);
   if (data.n < c.batch_size) throw new Error(`train split has ${data.n} examples, fewer than batch_size ${c.batch_size}`);
   const sched: ScheduleConfig = { lr: c.lr, totalSteps: c.steps, warmupFraction: c.warmup_fraction, decay: c.decay };
   const opt = new AdamW({ beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weight_decay });

@@ -87,3 +87,11 @@ test('early stopping ends training at the first dev evaluation at or above the t
   const fullRows = train(full, data, dev, { ...cfg, steps: 400, eval_every: 10 });
   assert.equal(fullRows.find((r) => r.step === last.step)!.lr, last.lr, 'same lr schedule as the full run');
 });
+
+test('epochs instead of steps: steps = epochs · floor(N / batch_size); exactly one of the two', () => {
+  const m = toyModel(V, D);
+  const rows = train(m, data, null, { lr: 0.01, epochs: 2, batch_size: 8, eval_every: 0, checkpoint_every: 0 });
+  assert.equal(rows.at(-1)!.step, 2 * Math.floor(64 / 8));
+  assert.throws(() => train(m, data, null, { lr: 0.01, epochs: 1, steps: 5 }), /exactly one of \/steps and \/epochs \(got both\)/);
+  assert.throws(() => train(m, data, null, { lr: 0.01 }), /got neither/);
+});
