@@ -70,7 +70,7 @@ export class SlurmExecutor implements Executor {
   private ticking = false;
   private readonly pollMs: number;
   private readonly entry: { node: string; args: string[] };
-  private matchers: Promise<[(id: string) => boolean, SlurmStageSettings][]>;
+  private readonly matchers: [(id: string) => boolean, SlurmStageSettings][];
 
   constructor(readonly opts: SlurmExecutorOptions) {
     const s = opts.settings ?? {};
@@ -79,20 +79,21 @@ export class SlurmExecutor implements Executor {
     const jobFile = self.replace(/slurm\.([cm]?[jt]s)$/, 'slurm-job.$1');
     const tsx = /\.[cm]?tsx?$/.test(jobFile) ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
     this.entry = { node: s.node ?? process.execPath, args: [...tsx, jobFile] };
-    this.matchers = (async () => {
-      const { default: picomatch } = await import('picomatch');
-      return Object.entries(s.stages ?? {}).map(([g, v]): [(id: string) => boolean, SlurmStageSettings] => {
-        const m = picomatch(g);
-        return [(id) => id === g || m(id), v];
-      });
-    })();
+    // picomatch (CommonJS) loaded synchronously and only when per-stage settings exist: a dynamic
+    // import here once left a build waiting on a module load with nothing else alive in the process
+    const globs = Object.entries(s.stages ?? {});
+    const picomatch = globs.length ? (createRequire(import.meta.url)('picomatch') as (g: string) => (id: string) => boolean) : undefined;
+    this.matchers = globs.map(([g, v]): [(id: string) => boolean, SlurmStageSettings] => {
+      const m = picomatch!(g);
+      return [(id) => id === g || m(id), v];
+    });
   }
 
   /** sbatch arguments for one stage: resources from the stage, the rest from the config. */
   async sbatchArgs(job: Job, attemptDir: string): Promise<string[]> {
     const s = this.opts.settings ?? {};
     const eff: SlurmStageSettings = { partition: s.partition, account: s.account, mem: s.mem, time: s.time, extraArgs: [...(s.extraArgs ?? [])] };
-    for (const [m, v] of await this.matchers) {
+    for (const [m, v] of this.matchers) {
       if (!m(job.stageId)) continue;
       Object.assign(eff, { ...v, extraArgs: [...(eff.extraArgs ?? []), ...(v.extraArgs ?? [])] });
     }

@@ -11,7 +11,7 @@ test('two engines on one shared store (separate working dirs) build overlapping 
   try {
     assert.equal(ra.code, 0, ra.stderr + ra.stdout);
     assert.equal(rb.code, 0, rb.stderr + rb.stdout);
-    assert.equal(countLines(t, 'shared.count'), 1, 'the shared stage ran once, not once per engine');
+    assert.equal(countLines(t, 'shared.count'), 1, `the shared stage ran once, not once per engine\nA: ${ra.stdout}${ra.stderr}\nB: ${rb.stdout}${rb.stderr}`);
     assert.equal(countLines(t, 'fnstage.count'), 1, 'the shared function stage ran once');
     assert.equal(countLines(t, 'mine-alpha.count'), 1);
     assert.equal(countLines(t, 'mine-beta.count'), 1);
