@@ -28,7 +28,7 @@ import { objectPathIn } from './ingest.ts';
 import { manifestFiles, type Manifest, type RunEntry } from './store.ts';
 import { materializeFiles } from './trace.ts';
 import { writeFileAtomicSync, rmTree } from './fsutil.ts';
-import type { CommitRequest, CommitResult } from './commit.ts';
+import { commitSync, type CommitRequest, type CommitResult } from './commit.ts';
 import type { Executor, Job, JobHooks } from './executor.ts';
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -195,7 +195,13 @@ export class ClaimingExecutor implements Executor {
             hooks.log(`${job.stageId}: reused the result another engine committed`);
             return done;
           }
-          return await this.inner.run(job, hooks, signal);
+          const t0 = performance.now();
+          const r = await this.inner.run(job, hooks, signal);
+          if (r || signal.aborted) return r;
+          // The inner executor left the commit to the engine (command stages, in-process bodies).
+          // Commit here, *before* releasing the claim: released first, a waiting engine could find
+          // neither a claim nor a run entry, and run the stage a second time.
+          return commitSync(job.stageId, job.key, job.outDir, performance.now() - t0, req);
         } finally {
           lease.release();
         }

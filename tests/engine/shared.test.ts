@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, cliSpawn, collect, waitFor } from './helpers.ts';
+import { cli, cliSpawn, collect, waitFor, project } from './helpers.ts';
+import { ClaimingExecutor, claimPath } from '../../src/engine/shared.ts';
+import type { Executor, Job } from '../../src/engine/executor.ts';
 import { twoEngines, twinProject, testDir, countLines, checkStore, writeFileIn } from './shared-fixture.ts';
 import { rmTree } from '../../src/engine/fsutil.ts';
 
@@ -58,5 +60,45 @@ test('gc refuses while another engine is live on the store, and keeps what that 
     assert.deepEqual(checkStore(a.path('cache')).problems, []);
   } finally {
     for (const d of [a.dir, b.dir, t]) rmTree(d);
+  }
+});
+
+test('claims: a key is committed before its claim is released, so a waiting engine never runs it again (issue 9)', async () => {
+  const p = project();
+  try {
+    const cache = p.path('cache');
+    let calls = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    // like LocalExecutor for a command stage: writes the outputs and leaves the commit to the engine
+    const inner = (wait: boolean): Executor => ({
+      name: 'fake',
+      async run(job: Job) {
+        calls++;
+        mkdirSync(job.outDir, { recursive: true });
+        writeFileSync(join(job.outDir, 'o.txt'), 'bytes');
+        if (wait) await gate;
+      },
+      close: async () => {},
+    });
+    const job = (n: string): Job => ({
+      stageId: 's', key: 'ab'.repeat(32), body: { kind: 'function', module: '/m.js', export: 'f' }, params: {}, inputs: {}, upstream: {},
+      outDir: p.path(`tmp-${n}`), scratchDir: p.path('scratch'), gpus: [], cwd: p.dir, timeoutMs: null,
+      commit: { objectsDir: join(cache, 'objects'), outputs: ['o.txt'], runPath: join(cache, 'runs/ab', `${'ab'.repeat(32)}.json`), recipe: {} as never, artifactDir: p.path(`artifacts-${n}/s`) },
+    });
+    const hooks = { progress() {}, log() {} };
+    const first = new ClaimingExecutor(inner(true), cache, 20).run(job('a'), hooks, new AbortController().signal);
+    await waitFor(() => calls === 1);
+    const logs: string[] = [];
+    const second = new ClaimingExecutor(inner(false), cache, 20).run(job('b'), { progress() {}, log: (l) => void logs.push(l) }, new AbortController().signal);
+    await waitFor(() => logs.some((l) => /waiting for pid/.test(l)));
+    open();
+    const [r1, r2] = await Promise.all([first, second]);
+    assert.equal(calls, 1, 'the second engine reused the first one\'s result');
+    assert.deepEqual(r1 && r1.manifest, r2 && r2.manifest);
+    assert.equal(readFileSync(p.path('artifacts-b/s/o.txt'), 'utf8'), 'bytes');
+    assert.ok(!existsSync(claimPath(cache, 'ab'.repeat(32))), 'claim released');
+  } finally {
+    p.cleanup();
   }
 });
