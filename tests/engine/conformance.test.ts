@@ -134,8 +134,17 @@ test('random DAGs: correct and minimal with the worker pool (worker-side commit)
 // Slurm executor (issue 9): job-side ingest, engine-side verified commit. Only against a running
 // cluster (slurm.test.ts starts one if it can; two files starting one at once would race).
 const noSlurm = slurmRunning();
-test('random DAGs: correct and minimal with the Slurm executor (job ingests, engine verifies and commits)', { skip: noSlurm ? `Slurm unavailable: ${noSlurm}` : false }, async () => {
-  await check((p) => new SlurmExecutor({ cacheDir: p.path('cache'), settings: { pollMs: 200 }, resourcesOf: () => ({ cpu: 1, gpu: 0 }) }), 6);
+test('random DAGs: correct and minimal with the Slurm executor (job ingests, engine verifies and commits)', { skip: noSlurm ? `Slurm unavailable: ${noSlurm}` : false, timeout: 180_000 }, async () => {
+  // Between builds nothing of the engine is alive in this process (no worker pool, no jobs), and
+  // under load the test process twice ended "with the event loop resolved" while the next build
+  // was loading the pipeline module (suspected: Node 20's off-thread loader hooks do not keep the
+  // loop alive for a pending import()). A timer keeps it alive; the test timeout bounds a real hang.
+  const keep = setInterval(() => {}, 1000);
+  try {
+    await check((p) => new SlurmExecutor({ cacheDir: p.path('cache'), settings: { pollMs: 200 }, resourcesOf: () => ({ cpu: 1, gpu: 0 }) }), 6);
+  } finally {
+    clearInterval(keep);
+  }
 });
 
 test('negative control: an executor that skips the body fails the check', async () => {
