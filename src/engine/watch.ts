@@ -246,12 +246,13 @@ export async function watch(opts: WatchOptions): Promise<Watcher> {
     const sesOpts: SessionOptions = { root, cacheDir: opts.cacheDir, artifactsDir: opts.artifactsDir, parentCacheDirs: opts.parentCacheDirs, hashAlgorithm: opts.hashAlgorithm };
     // Even a failed load leaves a watch set: the last good one, plus the pipeline module's imports
     // and what this load read (an empty pipeline stands in for the exclusions if none loaded yet).
-    const fallback = (): Promise<void> => {
+    const fallback = async (): Promise<void> => {
       const p = lastLoaded ?? pipeline({ stages: [] });
       const skip = excluded(new Session(p, sesOpts), p);
       const next = new Set(files);
       for (const f of [...moduleClosure(new CodeGraph(root, new StatCache(undefined)), root, pipelineFile), ...tracked.read]) if (!skip(f)) next.add(f);
-      return setFiles(next);
+      await setFiles(next);
+      emit({ type: 'watching', cycle: n, files: files.size });
     };
     if (!tracked.loaded) {
       await fallback();

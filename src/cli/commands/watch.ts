@@ -78,7 +78,7 @@ export async function watchCommand(options: Options, positionals: string[], io: 
         }));
         if (e.error) line(io.err, formatError(e.error));
       } else for (const l of cycleSummary(e)) say(l);
-      if (e.cycle === 1 && !intr.interrupted()) say(`watching ${watching ? `${watching} files` : 'the pipeline module'} for changes (Ctrl-C to stop)`);
+      if (e.cycle === 1 && !intr.interrupted()) say(`watching ${watching} files for changes (Ctrl-C to stop)`);
     }
   };
   try {
