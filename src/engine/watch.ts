@@ -11,7 +11,8 @@
  * One cycle: reload the pipeline afresh, compute status (with causes), build what is not fresh.
  * Events are debounced (trailing, ~100 ms) after chokidar's `awaitWriteFinish` has seen the size
  * settle. A change that lands while a build runs applies each stage's busy policy (its `cost`):
- *   cheap      cancelled at once (its dependents are skipped) and rebuilt by the next cycle;
+ *   cheap      cancelled at once (its dependents are skipped) and rebuilt by the next cycle, if
+ *              the change can touch its key (its own files, or the pipeline's); else it finishes;
  *   expensive  left to finish and commit; the next cycle is queued behind it.
  * Stages not yet started are cancelled either way, so the queued cycle starts as soon as the
  * expensive ones are done. The watchexec analogue is `--on-busy-update restart` for cheap stages
@@ -144,13 +145,23 @@ function moduleClosure(graph: CodeGraph, root: string, file: string): string[] {
     .map((f) => (isAbsolute(f) ? f : resolve(root, f)));
 }
 
+interface WatchSet {
+  all: Set<string>;
+  /** files that shape the pipeline itself (its module graph, what it read): may change any stage */
+  shared: Set<string>;
+  /** per stage: the files that enter its key */
+  own: Map<string, Set<string>>;
+}
+
 /** The files whose change can alter the targets' keys or the pipeline itself. */
-function watchSet(ses: Session, p: Pipeline, pipelineFile: string, stages: readonly Stage[], read: readonly string[]): Set<string> {
-  const out = new Set<string>([pipelineFile, ...read, ...moduleClosure(ses.graph, ses.root, pipelineFile)]);
-  for (const s of stages) for (const f of ses.sourceFiles(s)) out.add(f);
+function watchSet(ses: Session, p: Pipeline, pipelineFile: string, stages: readonly Stage[], read: readonly string[]): WatchSet {
   const skip = excluded(ses, p);
-  for (const f of out) if (skip(f)) out.delete(f);
-  return out;
+  const keep = (fs: Iterable<string>) => new Set([...fs].filter((f) => !skip(f)));
+  const shared = keep([pipelineFile, ...read, ...moduleClosure(ses.graph, ses.root, pipelineFile)]);
+  const own = new Map(stages.map((s) => [s.id, keep(ses.sourceFiles(s))]));
+  const all = new Set(shared);
+  for (const fs of own.values()) for (const f of fs) all.add(f);
+  return { all, shared, own };
 }
 
 const zeroCounts = (): CycleCounts => ({ ran: 0, restored: 0, fresh: 0, failed: 0, cancelled: 0 });
@@ -169,7 +180,7 @@ export async function watch(opts: WatchOptions): Promise<Watcher> {
   let wake: (() => void) | undefined;
 
   // State of the build in progress (if any), for the busy policy.
-  let building: { cycle: number; pipeline: Pipeline; controllers: Map<string, AbortController>; running: Set<string>; draining: boolean } | undefined;
+  let building: { cycle: number; pipeline: Pipeline; ws: WatchSet; controllers: Map<string, AbortController>; running: Set<string>; draining: boolean } | undefined;
 
   const onFsEvent = (_event: string, path: string): void => {
     const f = isAbsolute(path) ? path : resolve(path);
@@ -217,9 +228,13 @@ export async function watch(opts: WatchOptions): Promise<Watcher> {
       const cancelled: string[] = [];
       const finishing: string[] = [];
       b.draining = true;
+      // A running stage's key can change only through its own files or the pipeline's (params, env):
+      // its upstream is already built. A cheap stage untouched by the change is left to finish too.
+      const changed = [...pending];
+      const touches = (id: string): boolean => changed.some((f) => b.ws.shared.has(f) || b.ws.own.get(id)?.has(f));
       for (const [id, ac] of b.controllers) {
         if (ac.signal.aborted) continue;
-        if (b.running.has(id) && b.pipeline.byId.get(id)?.cost === 'expensive') finishing.push(id);
+        if (b.running.has(id) && (b.pipeline.byId.get(id)?.cost === 'expensive' || !touches(id))) finishing.push(id);
         else {
           if (b.running.has(id)) cancelled.push(id);
           ac.abort(new Error('a watched file changed'));
@@ -263,10 +278,12 @@ export async function watch(opts: WatchOptions): Promise<Watcher> {
     const ses = new Session(pl, sesOpts);
     let stages: Stage[];
     let stale: StaleStage[];
+    let ws: WatchSet;
     try {
       const wanted = await selectTargets(pl, opts.targets ?? []);
       stages = pl.stages.filter((s) => wanted.has(s.id));
-      await setFiles(watchSet(ses, pl, tracked.loaded.file, stages, tracked.read));
+      ws = watchSet(ses, pl, tracked.loaded.file, stages, tracked.read);
+      await setFiles(ws.all);
       await prepare(ses, stages, defaultCapacity(opts));
       stale = inspect(ses, stages).flatMap((s) => (s.action === 'fresh' ? [] : [{ id: s.id, action: s.action, causes: s.causes }]));
     } catch (error) {
@@ -280,7 +297,7 @@ export async function watch(opts: WatchOptions): Promise<Watcher> {
       return end({ stale, outcomes: [], counts, superseded: pending.size > 0 });
     }
 
-    const b = (building = { cycle: n, pipeline: pl, controllers: new Map<string, AbortController>(), running: new Set<string>(), draining: false });
+    const b = (building = { cycle: n, pipeline: pl, ws, controllers: new Map<string, AbortController>(), running: new Set<string>(), draining: false });
     const inner = opts.reporter?.() ?? silentReporter;
     const reporter: Reporter = {
       ...inner,

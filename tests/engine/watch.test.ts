@@ -249,6 +249,27 @@ test('a change while a cheap stage runs cancels it and restarts it in the next c
   }
 });
 
+test("a change that cannot touch a running cheap stage's key lets it finish", async () => {
+  const p = watchProject({ a: 'a1', b: 'b1', extra: ['cheap'], cheap: 'v1' });
+  const s = await startWatch(p, ['cheap', 'a']);
+  try {
+    await waitFor(() => p.exists('cheap.started') && p.exists('artifacts/a/out.txt'));
+    p.write('params/a.json', '{ "scale": 9 }'); // a's own file: cheap's key cannot change
+    await waitFor(() => s.events.some((e) => e.type === 'busy'));
+    const busy = s.events.find((e) => e.type === 'busy') as Extract<WatchEvent, { type: 'busy' }>;
+    assert.deepEqual(busy, { type: 'busy', cycle: 1, cancelled: [], finishing: ['cheap'] });
+    p.write('cheap.release', '');
+    const c1 = await s.cycle(1);
+    assert.deepEqual(acts(c1), { a: 'ran', cheap: 'ran' });
+    const c2 = await s.cycle(2);
+    assert.deepEqual(acts(c2), { a: 'ran' });
+    assert.equal(p.runs().filter((r) => r === 'cheap').length, 1);
+  } finally {
+    await s.w.close();
+    p.cleanup();
+  }
+});
+
 test('a change while an expensive stage runs lets it finish and queues the next cycle', async () => {
   const p = watchProject({ a: 'a1', b: 'b1', extra: ['pricey'], pricey: 'v1' });
   const s = await startWatch(p, ['pricey', 'b']);

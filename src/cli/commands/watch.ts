@@ -68,7 +68,7 @@ export async function watchCommand(options: Options, positionals: string[], io: 
       else say(`cycle ${e.cycle}: ${e.changed.length ? `${e.changed.slice(0, 3).join(', ')}${e.changed.length > 3 ? ` and ${e.changed.length - 3} more` : ''} changed` : 'initial build'}`);
     } else if (e.type === 'busy') {
       if (e.cancelled.length) say(`  change while running: restarting ${e.cancelled.join(', ')}`);
-      if (e.finishing.length) say(`  change while running: letting ${e.finishing.join(', ')} finish (expensive); next cycle queued`);
+      if (e.finishing.length) say(`  change while running: letting ${e.finishing.join(', ')} finish (expensive, or untouched by the change); next cycle queued`);
     } else if (e.type === 'cycleEnd') {
       if (json) {
         line(io.out, JSON.stringify({
