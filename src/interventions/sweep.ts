@@ -106,30 +106,40 @@ export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): Sw
     res.pOrig.set(orig.p, start); res.logitOrig.set(orig.logit, start);
     res.pCorr.set(corr.p, start); res.logitCorr.set(corr.logit, start);
 
-    // Base runs: P stacked copies of the corrupted batch, copy k patched at position k.
-    const ids = new Int32Array(P * base.ids.length);
-    for (let k = 0; k < P; k++) ids.set(base.ids, k * base.ids.length);
-    const qRep = new Int32Array(P * m), aRep = new Int32Array(P * m), patchRows = new Int32Array(P * m), patchPos = new Int32Array(P * m);
-    for (let k = 0; k < P; k++) for (let i = 0; i < m; i++) {
-      qRep[k * m + i] = query[i]!; aRep[k * m + i] = answers[i]!;
-      patchRows[k * m + i] = k * m + i; patchPos[k * m + i] = pos[k]![i]!;
+    // Base runs: stacked copies of the corrupted batch, copy j patched at position live[j] only. A position after the
+    // query in every row cannot change the query's logits (the models are causal, tested in tests/models): its
+    // result is the corrupted run's, exactly, so it is filled in without a forward pass.
+    const live = positions.map((_, k) => k).filter((k) => pos[k]!.some((p, i) => p <= query[i]!));
+    const L = live.length;
+    const ids = new Int32Array(L * base.ids.length);
+    for (let j = 0; j < L; j++) ids.set(base.ids, j * base.ids.length);
+    const qRep = new Int32Array(L * m), aRep = new Int32Array(L * m), patchRows = new Int32Array(L * m), patchPos = new Int32Array(L * m);
+    for (let j = 0; j < L; j++) for (let i = 0; i < m; i++) {
+      qRep[j * m + i] = query[i]!; aRep[j * m + i] = answers[i]!;
+      patchRows[j * m + i] = j * m + i; patchPos[j * m + i] = pos[live[j]!]![i]!;
     }
     for (const [key, rec] of recorded) {
-      const flat = new Float32Array(P * m * rec.C);
-      rec.values.forEach((v, k) => flat.set(v, k * m * rec.C));
-      const values = tf.tensor2d(flat, [P * m, rec.C]);
-      const patch: Patch = { layer: rec.layer, site: rec.site, rows: patchRows, positions: patchPos, values };
-      const out = readout(model, ids, P * m, base.time, qRep, aRep, { patches: [patch] });
-      values.dispose();
       let list = byKey.get(key);
       if (!list) {
         list = positions.map((position) => ({ layer: rec.layer, site: rec.site, position, pRestored: new Float32Array(n), logitRestored: new Float32Array(n) }));
         byKey.set(key, list);
       }
       for (let k = 0; k < P; k++) {
-        list[k]!.pRestored.set(out.p.subarray(k * m, (k + 1) * m), start);
-        list[k]!.logitRestored.set(out.logit.subarray(k * m, (k + 1) * m), start);
+        if (live.includes(k)) continue;
+        list[k]!.pRestored.set(corr.p, start);
+        list[k]!.logitRestored.set(corr.logit, start);
       }
+      if (L === 0) continue;
+      const flat = new Float32Array(L * m * rec.C);
+      live.forEach((k, j) => flat.set(rec.values[k]!, j * m * rec.C));
+      const values = tf.tensor2d(flat, [L * m, rec.C]);
+      const patch: Patch = { layer: rec.layer, site: rec.site, rows: patchRows, positions: patchPos, values };
+      const out = readout(model, ids, L * m, base.time, qRep, aRep, { patches: [patch] });
+      values.dispose();
+      live.forEach((k, j) => {
+        list![k]!.pRestored.set(out.p.subarray(j * m, (j + 1) * m), start);
+        list![k]!.logitRestored.set(out.logit.subarray(j * m, (j + 1) * m), start);
+      });
     }
     done += m;
     opts.progress?.(done, n);

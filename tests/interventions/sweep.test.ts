@@ -78,3 +78,19 @@ test('the sweep covers every block-level site of every layer by default', () => 
   const t = attribTable(r);
   assert.equal(t.rows.length, r.patches.length);
 });
+
+test('a position after the query is filled in from the corrupted run, and equals patching it for real', () => {
+  const fast = sweep(model, split, { positions: ['answer', 'value'], sites: [{ layer: 0, site: 'block_input' }, { layer: 1, site: 'mixer_output' }] });
+  for (const p of fast.patches.filter((x) => x.position === 'answer')) assert.deepEqual(Array.from(p.pRestored), Array.from(fast.pCorr));
+  // The real patch, done by hand at the answer position (after the query): it must change nothing at the query.
+  const rows = Int32Array.from({ length: split.n }, (_, i) => i);
+  const clean = batchTokens(split, split.tokens, rows);
+  const corr = batchTokens(split, split.tokensKeyCorrupted, rows);
+  let src: Float32Array | null = null;
+  pAnswer(clean.ids, clean.batch, clean.time, { record: (l, s, x) => { if (l === 1 && s === 'mixer_output') src = x.dataSync() as Float32Array; } });
+  const C = 16, T = clean.time;
+  const at = gatherInt(split.pos.answer, rows);
+  const values = tf.tensor2d(Float32Array.from({ length: split.n * C }, (_, j) => src![(Math.floor(j / C) * T + at[Math.floor(j / C)]!) * C + (j % C)]!), [split.n, C]);
+  const real = pAnswer(corr.ids, corr.batch, corr.time, { patches: [{ layer: 1, site: 'mixer_output', rows, positions: at, values }] });
+  assert.deepEqual(Array.from(real), Array.from(fast.pCorr));
+});
