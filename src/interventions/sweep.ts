@@ -47,10 +47,21 @@ export interface SweepResult {
 
 interface Readout { p: Float32Array; logit: Float32Array }
 
+/** A model that can resume a forward pass from the residual stream entering a block (src/models/lm.ts). */
+export interface ResumableLM extends TrainableLM {
+  forwardFrom(layer: number, residual: Tensor3D, hooks?: Hooks): Tensor3D;
+}
+
+const resumable = (m: TrainableLM): m is ResumableLM => typeof (m as Partial<ResumableLM>).forwardFrom === 'function';
+
+/** Where a patched pass starts: from the tokens, or from a stored residual stream entering block `layer`. */
+type Start = { ids: Int32Array; time: number } | { layer: number; residual: Tensor3D };
+
 /** p(answer) and the answer's logit at each row's query position. */
-function readout(model: TrainableLM, ids: Int32Array, batch: number, time: number, query: Int32Array, answers: Int32Array, hooks?: Hooks): Readout {
+function readout(model: TrainableLM, start: Start, batch: number, query: Int32Array, answers: Int32Array, hooks?: Hooks): Readout {
   const [p, l] = tf.tidy(() => {
-    const hidden = model.forward({ ids, batch, time, hooks });
+    const hidden = 'ids' in start ? model.forward({ ids: start.ids, batch, time: start.time, hooks })
+      : (model as ResumableLM).forwardFrom(start.layer, start.residual, hooks);
     const logits = model.logitsAt(hidden, Int32Array.from({ length: batch }, (_, i) => i), query);
     const onehot = tf.oneHot(tf.tensor1d(answers, 'int32'), logits.shape[1]).toFloat();
     return [tf.sum(tf.mul(tf.softmax(logits), onehot), 1), tf.sum(tf.mul(logits, onehot), 1)];
@@ -101,8 +112,12 @@ export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): Sw
       });
       recorded.set(key, { layer, site, values, C });
     };
-    const orig = readout(model, clean.ids, clean.batch, clean.time, query, answers, { record });
-    const corr = readout(model, base.ids, base.batch, base.time, query, answers);
+    const orig = readout(model, { ids: clean.ids, time: clean.time }, clean.batch, query, answers, { record });
+    // The corrupted run also keeps the residual stream entering each block: patched passes resume from there, since
+    // the layers before a patch compute the same thing in every copy.
+    const entering = new Map<number, Tensor3D>();
+    const keepEntering = resumable(model) ? (layer: number, site: SiteName, x: Tensor3D) => { if (site === 'block_input') entering.set(layer, tf.keep(x.clone())); } : undefined;
+    const corr = readout(model, { ids: base.ids, time: base.time }, base.batch, query, answers, keepEntering ? { record: keepEntering } : undefined);
     res.pOrig.set(orig.p, start); res.logitOrig.set(orig.logit, start);
     res.pCorr.set(corr.p, start); res.logitCorr.set(corr.logit, start);
 
@@ -113,6 +128,10 @@ export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): Sw
     const L = live.length;
     const ids = new Int32Array(L * base.ids.length);
     for (let j = 0; j < L; j++) ids.set(base.ids, j * base.ids.length);
+    const startAt = (layer: number): Start => {
+      const r = entering.get(layer);
+      return r ? { layer, residual: tf.tidy(() => tf.tile(r, [L, 1, 1]) as Tensor3D) } : { ids, time: base.time };
+    };
     const qRep = new Int32Array(L * m), aRep = new Int32Array(L * m), patchRows = new Int32Array(L * m), patchPos = new Int32Array(L * m);
     for (let j = 0; j < L; j++) for (let i = 0; i < m; i++) {
       qRep[j * m + i] = query[i]!; aRep[j * m + i] = answers[i]!;
@@ -134,13 +153,16 @@ export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): Sw
       live.forEach((k, j) => flat.set(rec.values[k]!, j * m * rec.C));
       const values = tf.tensor2d(flat, [L * m, rec.C]);
       const patch: Patch = { layer: rec.layer, site: rec.site, rows: patchRows, positions: patchPos, values };
-      const out = readout(model, ids, L * m, base.time, qRep, aRep, { patches: [patch] });
+      const from = startAt(rec.layer);
+      const out = readout(model, from, L * m, qRep, aRep, { patches: [patch] });
+      if ('residual' in from) from.residual.dispose();
       values.dispose();
       live.forEach((k, j) => {
         list![k]!.pRestored.set(out.p.subarray(j * m, (j + 1) * m), start);
         list![k]!.logitRestored.set(out.logit.subarray(j * m, (j + 1) * m), start);
       });
     }
+    for (const r of entering.values()) r.dispose();
     done += m;
     opts.progress?.(done, n);
   }

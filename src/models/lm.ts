@@ -77,6 +77,18 @@ export class LanguageModel {
   }
 
   /**
+   * The rest of a forward pass from the residual stream entering block `layer` (its `block_input`): blocks
+   * layer…n−1, then ln_f. The interventions use it to skip the layers before a patch, which every patched copy
+   * shares with the unpatched run.
+   */
+  forwardFrom(layer: number, residual: Tensor3D, hooks?: Hooks): Tensor3D {
+    if (!(layer >= 0 && layer < this.blocks.length)) throw new Error(`forwardFrom: layer ${layer} is outside [0, ${this.blocks.length})`);
+    let r = residual;
+    for (const block of this.blocks.slice(layer)) r = block.forward(r, hooks);
+    return layerNorm(r, this.lnfW, this.lnfB);
+  }
+
+  /**
    * Logits at chosen cells only: hidden (B, T, d), cells (rows[i], positions[i]) → (n, V) = h Eᵀ.
    * The cells are gathered from the flattened (B·T, d) states first, so the head costs n·d·V, not B·T·d·V.
    */

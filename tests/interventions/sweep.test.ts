@@ -94,3 +94,15 @@ test('a position after the query is filled in from the corrupted run, and equals
   const real = pAnswer(corr.ids, corr.batch, corr.time, { patches: [{ layer: 1, site: 'mixer_output', rows, positions: at, values }] });
   assert.deepEqual(Array.from(real), Array.from(fast.pCorr));
 });
+
+test('resuming patched passes from the stored residual stream gives the numbers of full passes', () => {
+  const full = { params: model.params, forward: model.forward.bind(model), logitsAt: model.logitsAt.bind(model) }; // no forwardFrom
+  const a = sweep(model, split, { limit: 16 });
+  const b = sweep(full, split, { limit: 16 });
+  assert.equal(a.patches.length, b.patches.length);
+  for (let k = 0; k < a.patches.length; k++) {
+    const x = a.patches[k]!, y = b.patches[k]!;
+    assert.equal(`${x.layer}:${x.site}:${x.position}`, `${y.layer}:${y.site}:${y.position}`);
+    for (let i = 0; i < a.n; i++) assert.ok(Math.abs(x.pRestored[i]! - y.pRestored[i]!) < 1e-6, `${x.site}@${x.layer} ${x.position} example ${i}`);
+  }
+});
