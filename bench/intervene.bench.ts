@@ -17,7 +17,7 @@ import { sweep } from '../src/interventions/sweep.ts';
 
 const D = 64, KEYS = 16, PAIRS = 3, N = 320;
 /** The default study's training steps for these mixers (configs/default.json). */
-const STEPS: Record<string, number> = { attention: 6000, based: 2000, mamba: 2000, delta_net: 1000 };
+const STEPS: Record<string, number> = { attention: 3000, based: 1500, mamba: 2000, delta_net: 800 };
 
 export async function run(): Promise<void> {
   const info = await initBackend('auto');
