@@ -31,9 +31,20 @@ export interface RunEntry {
   at: string;
 }
 
-/** Digest of a whole manifest: what downstream keys see of an upstream stage (volatile outputs excluded). */
+const manifestDigests = new WeakMap<Manifest, Hash>();
+
+/**
+ * Digest of a whole manifest: what downstream keys see of an upstream stage (volatile outputs excluded).
+ * Manifests are never mutated once built, so the digest is memoised per object: a no-op run asks for each
+ * upstream's digest once per dependent.
+ */
 export function manifestDigest(m: Manifest): Hash {
-  return digestJson(Object.fromEntries(Object.entries(m).filter(([, v]) => !v.volatile).map(([k, v]) => [k, v.digest])));
+  let d = manifestDigests.get(m);
+  if (d === undefined) {
+    d = digestJson(Object.fromEntries(Object.entries(m).filter(([, v]) => !v.volatile).map(([k, v]) => [k, v.digest])));
+    manifestDigests.set(m, d);
+  }
+  return d;
 }
 
 /** Every (relative path, file) in a manifest, relative to the stage's output dir. */
