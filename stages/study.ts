@@ -59,6 +59,12 @@ export function loadExperiment(file: string): Experiment {
       if (perMixer(g.lr, m) === undefined) throw invalid(file, `/groups/${i}/lr`, `has no entry for mixer '${m}' and no 'default'`);
       if (perMixer(g.steps, m) === undefined) throw invalid(file, `/groups/${i}/steps`, `has no entry for mixer '${m}' and no 'default'`);
     }
+    // The 'gen' split exists only for tasks that hold pairs out (src/data/README.md); say so before any stage runs.
+    const split = g.evaluate?.split ?? x.evaluate?.split;
+    if (split === 'gen' && !((x.tasks[g.task]!.task.heldOutFraction ?? 0) > 0)) {
+      const at = g.evaluate?.split ? `/groups/${i}/evaluate/split` : '/evaluate/split';
+      throw invalid(file, at, `is 'gen', but task ${JSON.stringify(g.task)} (group ${JSON.stringify(g.name)}) holds no pairs out`, `set /tasks/${g.task}/task/heldOutFraction > 0, or evaluate this group on 'test'`);
+    }
   });
   return x;
 }
@@ -77,21 +83,30 @@ export function fmtLr(lr: number): string {
   return lr.toExponential().replace('e-', 'e-').replace('e+', 'e');
 }
 
-export interface Run extends Omit<RunCoords, 'input'> { steps: number; params: TrainStageParams; intervene: boolean }
+export interface Run extends Omit<RunCoords, 'input'> {
+  steps: number;
+  params: TrainStageParams;
+  intervene: boolean;
+  /** The evaluate stage's settings: the group's `evaluate`, else the experiment's. */
+  evaluate: { split: 'dev' | 'test' | 'gen'; limit: number | null };
+}
 
 export function expandGroup(x: Experiment, g: Group): Run[] {
   const ds = x.tasks[g.task]!;
   const vocab = datasetVocabSize(ds);
   const runs: Run[] = [];
+  const ev = { ...x.evaluate, ...g.evaluate };
+  const evaluate = { split: ev.split ?? 'test', limit: ev.limit ?? null } as const;
   for (const mixer of g.mixers) {
     const lrs = perMixer(g.lr, mixer) as number[];
     const steps = perMixer(g.steps, mixer) as number;
     for (const d of g.d_model) for (const L of g.n_layers ?? [2]) for (const k of g.d_conv ?? [null]) for (const lr of lrs) for (const seed of g.seeds ?? [0]) {
       const pe = g.pos_emb === undefined || g.pos_emb === 'attention-only' ? mixer === 'attention' : g.pos_emb;
-      const name = `${mixer}-d${d}-L${L}${k === null ? '' : `-k${k}`}-${pe ? 'pe' : 'nope'}-lr${fmtLr(lr)}-s${seed}`;
+      const name = `${mixer}-d${d}-L${L}${k === null ? '' : k === -1 ? '-klong' : `-k${k}`}-${pe ? 'pe' : 'nope'}-lr${fmtLr(lr)}-s${seed}`;
       runs.push({
         run: `train/${g.task}/${name}`, task: g.task, group: g.name, mixer, d_model: d, n_layers: L, d_conv: k, pos_emb: pe, lr, seed, steps,
         intervene: g.intervene ?? true,
+        evaluate,
         params: {
           model: { ...g.model, mixer, d_model: d, n_layers: L, vocab_size: vocab, pos_emb: pe, d_conv: k, seed },
           train: { ...x.train, ...g.train, lr, steps },
@@ -109,7 +124,7 @@ export function studyPipeline(x: Experiment): Pipeline {
   for (const g of x.groups) {
     for (const r of expandGroup(x, g)) {
       const prev = runs.get(r.run);
-      if (prev && JSON.stringify(prev.params) !== JSON.stringify(r.params)) {
+      if (prev && JSON.stringify([prev.params, prev.evaluate]) !== JSON.stringify([r.params, r.evaluate])) {
         throw new EngineError({ code: 'duplicate_stage', message: `two groups declare run ${r.run} with different settings (groups '${prev.group}' and '${r.group}')`, fields: { stage: r.run } });
       }
       if (!prev) runs.set(r.run, r);
@@ -119,16 +134,15 @@ export function studyPipeline(x: Experiment): Pipeline {
   const stages: Stage[] = [...datasets.values()];
   const reportRuns: ReportRun[] = [];
   const aggregateRuns: Parameters<typeof aggregateStage>[1] = [];
-  const ev = { split: x.evaluate?.split ?? 'test', limit: x.evaluate?.limit ?? null } as const;
   const iv = { split: x.intervene?.split ?? 'test', n: x.intervene?.n ?? 320, corruptions: x.intervene?.corruptions ?? ['key'] } as const;
   for (const r of runs.values()) {
     const data = datasets.get(r.task)!;
     const tail = r.run.slice('train/'.length);
     const train = trainStage(r.run, r.params, data);
-    const evaluate = evaluateStage(`evaluate/${tail}`, ev, train, data);
+    const evaluate = evaluateStage(`evaluate/${tail}`, r.evaluate, train, data);
     const intervene = r.intervene ? interveneStage(`intervene/${tail}`, { ...iv, corruptions: [...iv.corruptions] }, train, data) : null;
     stages.push(train, evaluate, ...(intervene ? [intervene] : []));
-    const { params: _p, intervene: _i, steps, ...coords } = r;
+    const { params: _p, intervene: _i, evaluate: _e, steps, ...coords } = r;
     aggregateRuns.push({ coords, evaluate });
     reportRuns.push({ coords: { ...coords, steps, taskKind: x.tasks[r.task]!.task.kind }, train, evaluate, intervene });
   }

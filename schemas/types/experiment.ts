@@ -41,10 +41,7 @@ export interface Experiment {
    */
   groups: [Group, ...Group[]];
   train?: TrainDefaults;
-  evaluate?: {
-    split?: 'dev' | 'test' | 'gen';
-    limit?: number | null;
-  };
+  evaluate?: Evaluate;
   /**
    * Interchange interventions on each final checkpoint (paper-setup.md §5).
    */
@@ -177,6 +174,9 @@ export interface Corruption {
    */
   excludeContext?: boolean;
 }
+/**
+ * `evaluate` overrides the top-level one for this group's runs (e.g. split 'gen' for the held-out-pair runs of finding F9).
+ */
 export interface Group {
   /**
    * Label used by the report (e.g. main, mamba-dconv).
@@ -199,7 +199,7 @@ export interface Group {
    */
   n_layers?: [number, ...number[]];
   /**
-   * Short-conv widths (null = the mixer's default); the Mamba ablation sweeps 0–4.
+   * Short-conv widths (null = the mixer's default); the Mamba ablation sweeps 0–4; -1 = BaseConv/Based with the implicit long convolution (finding F6).
    *
    * @minItems 1
    */
@@ -236,6 +236,7 @@ export interface Group {
    * Run the intervention sweep on this group's checkpoints.
    */
   intervene?: boolean;
+  evaluate?: Evaluate;
 }
 /**
  * Training settings shared by the runs (schemas/train.schema.json fields other than lr and steps).
@@ -251,4 +252,11 @@ export interface TrainDefaults {
   eval_examples?: number;
   checkpoint_every?: number;
   early_stop_accuracy?: number | null;
+}
+/**
+ * Evaluation of each final checkpoint (the evaluate stage): which split, and how many of its examples (null = all).
+ */
+export interface Evaluate {
+  split?: 'dev' | 'test' | 'gen';
+  limit?: number | null;
 }

@@ -33,7 +33,7 @@ export interface ModelConfig {
    */
   pos_emb?: boolean;
   /**
-   * Short-conv width where the mixer has one. Mamba: 4 by default; 0 = no conv; 1 = per-channel scale + bias. BaseConv/Based: overrides the per-layer kernel list. null = the mixer's default.
+   * Short-conv width where the mixer has one. Mamba: 4 by default; 0 = no conv; 1 = per-channel scale + bias. BaseConv/Based: overrides the per-layer kernel list; -1 = the implicit long convolution (zoology's kernel code; Based with -1 is tinylang's based_long_only). null = the mixer's default.
    */
   d_conv?: number | null;
   /**

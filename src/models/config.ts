@@ -27,8 +27,15 @@ export interface ResolvedModelConfig {
   seed: number;
 }
 
+/** zoology's kernel-size code for the implicit long convolution (base_conv.ts LONG_CONV). */
+const LONG_CONV_CODE = -1;
+
 export function resolveModelConfig(c: ModelConfig): ResolvedModelConfig {
   const n_positions = c.n_positions ?? 1024;
+  // −1 names a long convolution, which only BaseConv layers (BaseConv, Based's even layers) can build.
+  if (c.d_conv === LONG_CONV_CODE && c.mixer !== 'base_conv' && c.mixer !== 'based') {
+    throw new Error(`model config: d_conv = -1 (implicit long convolution) exists for base_conv and based only, not for ${c.mixer}`);
+  }
   const mixerDefaultConv = c.mixer === 'mamba' || c.mixer === 'delta_net' ? 4 : null;
   return {
     mixer: c.mixer,

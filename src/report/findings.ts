@@ -23,7 +23,7 @@ import { RESTORES } from '../interventions/mechanism.ts';
 import { PAPER_CLAIMS } from './paper.ts';
 import type { RunResult, StudyResults } from './results.ts';
 import {
-  attribAt, bestRuns, chanceOf, dConvAblation, effectiveDConv, finalDevAccuracy, mainBest, mechanismOf, mixerName, num, pct, primaryTask,
+  attribAt, bestRuns, chanceOf, dConvAblation, effectiveDConv, finalDevAccuracy, isDefaultForm, isLongConv, mainBest, mechanismOf, mixerName, num, pct, primaryTask,
   type BestRun,
 } from './select.ts';
 
@@ -206,11 +206,11 @@ export function f5(results: StudyResults): Finding {
 }
 
 export function f6(results: StudyResults): Finding {
-  const rule = `each Based AR best run with a long-conv variant (variant contains "long") is ≥ ${GAP * 100} points below the default Based best run ` +
-    `of the same task, d and layers.`;
+  const rule = `each Based AR best run with the long conv in place of its short conv (d_conv −1, tinylang's based_long_only) is ≥ ${GAP * 100} ` +
+    `points below the default Based best run of the same task, d and layers.`;
   const all = bestRuns(results).filter((b) => b.best.mixer === 'based' && b.run.taskKind === 'ar');
-  const checks = all.filter((b) => /long/.test(b.run.variant ?? '')).map((b): Check => {
-    const ref = all.find((r) => !r.run.variant && r.best.task === b.best.task && r.best.d_model === b.best.d_model && r.best.n_layers === b.best.n_layers);
+  const checks = all.filter((b) => isLongConv(b.run)).map((b): Check => {
+    const ref = all.find((r) => isDefaultForm(r.run) && r.best.task === b.best.task && r.best.d_model === b.best.d_model && r.best.n_layers === b.best.n_layers);
     if (!ref) return { ok: null, run: b.run, text: `${accText(b)}: no short-conv Based run to compare with` };
     return { ok: b.best.accuracy <= ref.best.accuracy - GAP, run: b.run, text: `long conv ${accText(b)} vs short conv ${accText(ref)}` };
   });

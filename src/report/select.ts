@@ -26,6 +26,10 @@ export const mixerRank = (m: string): number => {
 
 export const effectiveDConv = (r: { mixer: string; d_conv: number | null }): number | null => r.d_conv ?? DEFAULT_D_CONV[r.mixer] ?? null;
 
+/** BaseConv/Based with the implicit long convolution in place of the short one (d_conv −1, or a 'long…' variant): F6. */
+export const isLongConv = (r: { d_conv: number | null; variant?: string | null }): boolean =>
+  r.d_conv === -1 || /long/.test(r.variant ?? '');
+
 /** A run in its mixer's default form: no variant, and d_conv unset or equal to the mixer's default. */
 export const isDefaultForm = (r: RunResult): boolean =>
   !r.variant && (r.d_conv === null || r.d_conv === DEFAULT_D_CONV[r.mixer]);
@@ -150,7 +154,7 @@ export function stagesOf(runs: readonly RunResult[], which: readonly ('train' | 
 
 /** A short label for a run: mixer, d, layers, d_conv (when set), PE, lr. */
 export function runLabel(r: RunResult): string {
-  return [mixerName(r.mixer), `d${r.d_model}`, `L${r.n_layers}`, r.d_conv !== null ? `conv${r.d_conv}` : null,
+  return [mixerName(r.mixer), `d${r.d_model}`, `L${r.n_layers}`, r.d_conv === -1 ? 'long conv' : r.d_conv !== null ? `conv${r.d_conv}` : null,
     r.variant ?? null, r.pos_emb ? 'PE' : 'NoPE', `lr ${fmtLr(r.lr)}`].filter(Boolean).join(' ');
 }
 

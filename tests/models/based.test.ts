@@ -47,6 +47,15 @@ test('layer i builds configs[i mod 2]: a 3-layer based is [BaseConv, Based, Base
   assert.deepEqual(buildMixer(based, cfg({ d_conv: 2 }), 0).params.get(P(0, 'conv.conv.weight')).shape, [6, 1, 2]);
 });
 
+test('d_conv −1 is based_long_only: layer 0 is the implicit long conv (state-dict.md §5.3), layer 1 unchanged', () => {
+  const names = (b: Built) => [...b.params.vars.keys()].map((n) => n.replace(/^backbone\.layers\.\d\.sequence_mixer\.mixer\./, ''));
+  const long = names(buildMixer(based, cfg({ d_conv: -1 }), 0));
+  assert.ok(long.some((n) => n.startsWith('conv.mlp.')) && !long.includes('conv.conv.weight'), long.join(', '));
+  assert.deepEqual(names(buildMixer(based, cfg({ d_conv: -1 }), 1)), names(buildMixer(based, cfg(), 1)));
+  // Only BaseConv layers can build a long conv: any other mixer rejects −1 by name.
+  assert.throws(() => buildMixer(based, cfg({ mixer: 'mamba', d_conv: -1 }), 0), /d_conv = -1 .* not for mamba/);
+});
+
 test('init: proj_q/k/v/o ~ N(0, 0.02) (proj_o is not rescaled like out_proj)', () => {
   const b = buildMixer(based, cfg({ d_model: 64, feature_dim: 8 }), 1);
   const std = (name: string) => tf.tidy(() => Math.sqrt(tf.moments(b.params.get(P(1, name))).variance.dataSync()[0]!));

@@ -110,6 +110,17 @@ test('F6: a Based long-conv variant well below the short conv → reproduced; as
   assert.equal(f6(study(runs)).status, 'not reproduced');
 });
 
+test('F6: d_conv −1 (the config form of based_long_only) is the long-conv run, judged against the default-form Based', () => {
+  const runs = [...fixtureRuns(), makeRun({ ...AR, group: 'based-longconv', mixer: 'based', d_conv: -1, lr: 1e-3, acc: 0.5 })];
+  const f = f6(study(runs));
+  assert.equal(f.status, 'reproduced');
+  assert.match(f.evidence, /long conv Based d64 50\.0 % .* vs short conv Based d64 100\.0 %/);
+  runs.at(-1)!.evaluate.accuracy = 0.99;
+  assert.equal(f6(study(runs)).status, 'not reproduced');
+  // A width-2 Based (the kernel ablation) is not a long-conv run.
+  assert.equal(f6(study([...fixtureRuns(), makeRun({ ...AR, mixer: 'based', d_conv: 2, lr: 1e-3, acc: 0.5 })])).status, 'not run');
+});
+
 test('F7 flips when Mamba falls behind Attention on ATR', () => {
   const runs = fixtureRuns();
   find(runs, 'train/atr-easy/mamba-d64-L2-lr0.003-s0').evaluate.accuracy = 0.5;

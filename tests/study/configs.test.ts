@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BUILTIN_CONFIGS, configFile, loadExperiment, studyPipeline, fmtLr } from '../../stages/study.ts';
 
 for (const name of BUILTIN_CONFIGS) {
@@ -41,4 +44,33 @@ test('stage bodies keep the build engine out of their code digest (editing src/e
   }
   const train = ses.sourceFiles(p.stages.find((x) => x.id.startsWith('train/'))!);
   assert.ok(train.some((f) => f.endsWith('/src/train/loop.ts')), 'the training loop is in the train stage digest');
+});
+
+test("a group's evaluate overrides the experiment's; 'gen' needs a task that holds pairs out; d_conv −1 names the run 'klong'", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mecheval-config-'));
+  try {
+    const x = JSON.parse(readFileSync(configFile('smoke'), 'utf8'));
+    x.tasks['atr-ho'] = { ...x.tasks.atr, task: { ...x.tasks.atr.task, heldOutFraction: 0.25 } };
+    x.groups = [
+      { name: 'main', task: 'ar', mixers: ['based'], d_model: [16], d_conv: [null, -1], lr: [0.003], steps: 5 },
+      { name: 'gen', task: 'atr-ho', mixers: ['attention'], d_model: [16], lr: [0.003], steps: 5, evaluate: { split: 'gen' } },
+    ];
+    const f = join(dir, 'x.json');
+    writeFileSync(f, JSON.stringify(x));
+    const p = studyPipeline(loadExperiment(f));
+    const params = (id: string) => p.stages.find((s) => s.id === id)!.params as { split: string };
+    assert.equal(params('evaluate/atr-ho/attention-d16-L2-pe-lr3e-3-s0').split, 'gen');
+    assert.equal(params('evaluate/ar/based-d16-L2-nope-lr3e-3-s0').split, 'test');
+    assert.ok(p.stages.some((s) => s.id === 'train/ar/based-d16-L2-klong-nope-lr3e-3-s0'));
+    // The same run declared by two groups with different evaluation settings is a conflict, not a silent pick.
+    x.groups.push({ ...x.groups[1], name: 'gen-again', evaluate: { split: 'test' } });
+    writeFileSync(f, JSON.stringify(x));
+    assert.throws(() => studyPipeline(loadExperiment(f)), /two groups declare run train\/atr-ho\/attention-d16-L2-pe-lr3e-3-s0 with different settings/);
+    // 'gen' on a task without held-out pairs fails at load time, naming the pointer.
+    x.groups = [{ ...x.groups[1], task: 'atr' }];
+    writeFileSync(f, JSON.stringify(x));
+    assert.throws(() => loadExperiment(f), /\/groups\/0\/evaluate\/split is 'gen', but task "atr" \(group "gen"\) holds no pairs out/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

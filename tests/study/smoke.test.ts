@@ -31,7 +31,7 @@ test('smoke study: every stage kind runs, and a warm rerun does nothing', async 
   assert.deepEqual([...kinds].sort(), ['aggregate', 'dataset', 'evaluate', 'intervene', 'report', 'train']);
   for (const f of ['index.html', 'report.md', 'results.json']) assert.ok(existsSync(join(a, 'artifacts/report', f)), f);
   const results = JSON.parse(readFileSync(join(a, 'artifacts/report/results.json'), 'utf8')) as { runs: unknown[]; stages: { key: string }[] };
-  assert.equal(results.runs.length, 11);
+  assert.equal(results.runs.length, 13);
   assert.ok(results.stages.every((s) => /^[0-9a-f]{64}$/.test(s.key)), 'every upstream stage is listed with its key');
   const r2 = await buildIn(a);
   assert.deepEqual(acted(r2, 'ran'), []);
