@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { tf, type Tensor, type Tensor2D, type Tensor3D } from '../models/tf.ts';
+import { tf, type Tensor2D, type Tensor3D } from '../models/tf.ts';
 import type { ParamStore } from '../models/params.ts';
 import type { Hooks } from '../models/sites.ts';
 import { readSafetensors, writeSafetensors, type Tensor as StTensor } from '../io/safetensors.ts';
@@ -96,10 +96,11 @@ interface Resume { step: number; metrics: MetricRow[] }
 function saveResume(dir: string, model: TrainableLM, opt: AdamW, step: number, metrics: MetricRow[]): void {
   mkdirSync(dir, { recursive: true });
   const tensors: Record<string, StTensor> = {};
-  const put = (key: string, t: Tensor) => { tensors[key] = { dtype: 'F32', shape: t.shape, data: t.dataSync() as Float32Array }; };
-  for (const [name, v] of model.params.vars) put(`param/${name}`, v);
-  for (const [name, m] of opt.state.m) put(`adam_m/${name}`, m);
-  for (const [name, v] of opt.state.v) put(`adam_v/${name}`, v);
+  const put = (key: string, shape: number[], data: Float32Array) => { tensors[key] = { dtype: 'F32', shape, data }; };
+  const shapeOf = (name: string) => model.params.vars.get(name)?.shape ?? [];
+  for (const [name, v] of model.params.vars) put(`param/${name}`, v.shape, v.dataSync() as Float32Array);
+  for (const [name, m] of opt.state.m) put(`adam_m/${name}`, shapeOf(name), m);
+  for (const [name, v] of opt.state.v) put(`adam_v/${name}`, shapeOf(name), v);
   writeSafetensors(join(dir, CKPT), tensors, { step: String(step), optimizer_step: String(opt.state.step), metrics: JSON.stringify(metrics) });
 }
 
@@ -115,8 +116,8 @@ function loadResume(dir: string, model: TrainableLM, opt: AdamW): Resume | null 
   for (const [key, t] of Object.entries(tensors)) {
     const [kind, ...rest] = key.split('/');
     const name = rest.join('/');
-    if (kind === 'adam_m') opt.state.m.set(name, tf.keep(tf.tensor(t.data as Float32Array, t.shape, 'float32')));
-    if (kind === 'adam_v') opt.state.v.set(name, tf.keep(tf.tensor(t.data as Float32Array, t.shape, 'float32')));
+    if (kind === 'adam_m') opt.state.m.set(name, Float32Array.from(t.data as Float32Array));
+    if (kind === 'adam_v') opt.state.v.set(name, Float32Array.from(t.data as Float32Array));
   }
   opt.state.step = Number(metadata.optimizer_step);
   return { step: Number(metadata.step), metrics: JSON.parse(metadata.metrics ?? '[]') as MetricRow[] };

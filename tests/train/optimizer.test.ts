@@ -41,3 +41,26 @@ test('the first AdamW step moves each parameter by ≈ lr (bias correction)', ()
   const [a, b] = Array.from(p.dataSync());
   assert.ok(Math.abs(a! - 0.9) < 1e-5 && Math.abs(b! + 0.9) < 1e-5, `${a}, ${b}`);
 });
+
+test('every element of every parameter follows the reference; a parameter without a gradient keeps its moments', () => {
+  const a = tf.variable(tf.tensor2d([[0.5, -1], [2, 0]]), true, 'a');
+  const b = tf.variable(tf.tensor1d([3, -0.25, 1]), true, 'b');
+  const opt = new AdamW({ weightDecay: 0.1 });
+  const ga = [[0.3, -2, 1e-4, 5], [-0.1, 0.5, -3, 0], [0.05, 0.05, 0.2, -1]];
+  const gb = [[1, 2, 3], null, [-0.5, 0.25, 4]];
+  const vars = new Map<string, tf.Variable>([['a', a], ['b', b]]);
+  ga.forEach((g, i) => {
+    const grads: Record<string, tf.Tensor> = { [a.name]: tf.tensor2d(g, [2, 2]) };
+    if (gb[i]) grads[b.name] = tf.tensor1d(gb[i]!);
+    opt.apply(vars, grads, 0.02);
+  });
+  const gotA = Array.from(a.dataSync());
+  [0.5, -1, 2, 0].forEach((p0, j) => {
+    const want = reference(p0, ga.map((g) => g[j]!), 0.02, 0.1).at(-1)!;
+    assert.ok(Math.abs(gotA[j]! - want) < 1e-6, `a[${j}]: ${gotA[j]} vs ${want}`);
+  });
+  assert.equal(opt.state.m.get('a')!.length, 4);
+  // b skipped step 2: its moments and value are those after step 1, then step 3 uses t = 3 bias correction.
+  const m1 = 0.1 * 3, mb = 0.9 * m1 + 0.1 * 4;
+  assert.ok(Math.abs(opt.state.m.get('b')![2]! - mb) < 1e-6, `m of b: ${opt.state.m.get('b')![2]} vs ${mb}`);
+});
