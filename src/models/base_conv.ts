@@ -157,6 +157,7 @@ export function baseConvLayer(cfg: ResolvedModelConfig, k: number, p: ParamScope
   const b = p.param('projection.bias', [d], ZERO);
   const conv = k === LONG_CONV ? implicitLongConvolution(d, cfg.n_positions, p) : shortConvolution(d, k, p);
   return {
+    positionwiseFrom: ['conv_output'], // then c ⊙ (W u + b) + u, position by position
     forward(u: Tensor3D, ctx: SiteContext): Tensor3D {
       const c = ctx.site('conv_output', conv(u)); // (B, T, d)
       const g: Tensor = linear(u, W, b); // (B, T, d)

@@ -19,12 +19,18 @@ import type { ResolvedModelConfig } from './config.ts';
 import type { MixerFactory } from './mixer.ts';
 import type { ParamStore } from './params.ts';
 import { mlp } from './mlp.ts';
-import { applySite, siteContext, type Hooks } from './sites.ts';
+import { applySite, siteContext, type Hooks, type SiteName } from './sites.ts';
 
 export interface Block {
   readonly layer: number;
   /** (B, T, d) → (B, T, d): the residual stream through one block, with this layer's sites applied. */
   forward(r: Tensor3D, hooks?: Hooks): Tensor3D;
+  /**
+   * Sites from which the rest of the block acts on each position alone: the block's output at position t depends on
+   * the site's activation at t only (the residual adds, norms and MLP after the mixer, and the mixer's own
+   * `positionwiseFrom`). The sweep patches all positions of such a site in one pass (src/interventions/sweep.ts).
+   */
+  readonly positionwiseFrom: ReadonlySet<SiteName>;
 }
 
 export function transformerBlock(cfg: ResolvedModelConfig, layer: number, store: ParamStore, mixer: MixerFactory): Block {
@@ -39,6 +45,7 @@ export function transformerBlock(cfg: ResolvedModelConfig, layer: number, store:
   const n2b = store.create(`${prefix}norm2.bias`, [d], zeros);
   return {
     layer,
+    positionwiseFrom: new Set<SiteName>(['mixer_output', 'mlp_input', 'mlp_output', 'block_output', ...(seq.positionwiseFrom ?? [])]),
     forward(r, hooks) {
       const site = (name: Parameters<typeof applySite>[2], x: Tensor3D) => applySite(hooks, layer, name, x);
       r = site('block_input', r);
@@ -59,6 +66,7 @@ export function mambaBlock(cfg: ResolvedModelConfig, layer: number, store: Param
   const nw = store.create(`${prefix}norm.weight`, [cfg.d_model], { kind: 'constant', value: 1 });
   return {
     layer,
+    positionwiseFrom: new Set<SiteName>(['mixer_output', 'block_output', ...(seq.positionwiseFrom ?? [])]),
     forward(r, hooks) {
       const site = (name: Parameters<typeof applySite>[2], x: Tensor3D) => applySite(hooks, layer, name, x);
       r = site('block_input', r);

@@ -17,7 +17,7 @@ import { resolveModelConfig, type ModelConfig, type ResolvedModelConfig } from '
 import { ParamStore } from './params.ts';
 import { mambaBlock, transformerBlock, type Block } from './block.ts';
 import { blockKind, mixerFactory } from './mixers.ts';
-import type { Hooks } from './sites.ts';
+import type { Hooks, SiteName } from './sites.ts';
 import { BUFFER_KEY } from './count.ts';
 
 export interface ForwardArgs {
@@ -86,6 +86,18 @@ export class LanguageModel {
     let r = residual;
     for (const block of this.blocks.slice(layer)) r = block.forward(r, hooks);
     return layerNorm(r, this.lnfW, this.lnfB);
+  }
+
+  /** Block `layer` alone on the residual stream entering it (its `block_input`): the stream leaving it. */
+  runBlock(layer: number, residual: Tensor3D, hooks?: Hooks): Tensor3D {
+    const block = this.blocks[layer];
+    if (!block) throw new Error(`runBlock: layer ${layer} is outside [0, ${this.blocks.length})`);
+    return block.forward(residual, hooks);
+  }
+
+  /** Whether block `layer`'s output at position t depends on `site`'s activation at t only (Block.positionwiseFrom). */
+  positionwiseFrom(layer: number, site: SiteName): boolean {
+    return this.blocks[layer]?.positionwiseFrom.has(site) ?? false;
   }
 
   /**

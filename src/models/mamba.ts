@@ -78,6 +78,8 @@ export const mamba: MixerFactory = (cfg, _layer, p) => {
   const outProj = p.param('out_proj.weight', [d, E], { kind: 'uniform', low: -outBound, high: outBound });
 
   return {
+    // After y and SiLU(z) come only y ⊙ gate and out_proj, position by position.
+    positionwiseFrom: ['ssm_output', 'gate'],
     forward(u, ctx) {
       const xz = linear(u, inProj);                                           // (B, T, d) → (B, T, 2E)
       const [xIn, z] = tf.split(xz, 2, 2) as [Tensor3D, Tensor3D];            // x, z: (B, T, E) each

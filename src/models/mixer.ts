@@ -4,12 +4,18 @@
  */
 import type { ResolvedModelConfig } from './config.ts';
 import type { ParamScope } from './params.ts';
-import type { SiteContext } from './sites.ts';
+import type { MixerSite, SiteContext } from './sites.ts';
 import type { Tensor3D } from './tf.ts';
 
 export interface Mixer {
   /** (B, T, D) → (B, T, D); causal: output t depends on inputs ≤ t only. Internal sites go through ctx.site. */
   forward(x: Tensor3D, ctx: SiteContext): Tensor3D;
+  /**
+   * Internal sites after which the mixer mixes no more tokens: its output at position t depends on such a site's
+   * activation at t only. The intervention sweep relies on this (src/interventions/sweep.ts), so list a site only
+   * when it holds; leaving one out only costs time. Checked for every mixer in tests/models/positionwise.test.ts.
+   */
+  readonly positionwiseFrom?: readonly MixerSite[];
 }
 
 /**
