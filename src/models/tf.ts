@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
+import { useFastWasmKernels } from './wasm-kernels.ts';
 
 export { tf };
 export type Tensor = tf.Tensor;
@@ -75,7 +76,7 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
         await import('@tensorflow/tfjs-backend-wasm');
         if (await tf.setBackend('wasm')) {
           await tf.ready();
-          shareIdentityOnWasm();
+          useFastWasmKernels(true);
           current = { name, tfBackend: 'wasm', package: `@tensorflow/tfjs-backend-wasm@${packageVersion('@tensorflow/tfjs-backend-wasm')}`, tfjsVersion: tf.version_core, skipped };
           return current;
         }
@@ -92,35 +93,6 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
   }
   throw new Error(`no TensorFlow.js backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
 }
-
-/**
- * tfjs saves every tensor a gradient needs by cloning it (`Engine.clone` runs the Identity kernel), and the wasm
- * Identity kernel copies the buffer, where the cpu backend only shares it. A training step at the default study's size
- * runs 160–280 such clones (tf.profile), about as many as all the forward kernels together. tfjs never writes into a
- * kernel's input, and the wasm backend already reference-counts shared buffers (its Reshape shares), so Identity can
- * share too: the same values, without the copy. Measured, attention d 64 L 11 B 32, one training step: 70 → 53 ms
- * (interleaved A/B on a shared 2-core machine). tests/models/wasm-identity.test.ts checks bit-identical gradients.
- * `share = false` puts the copying kernel back (for that test).
- */
-export function shareIdentityOnWasm(share = true): void {
-  const config = tf.getKernel('Identity', 'wasm');
-  if (!config) return;
-  if (config.kernelFunc !== shareIdentity) copyIdentity = config.kernelFunc;
-  const kernelFunc = share ? shareIdentity : copyIdentity!;
-  if (config.kernelFunc === kernelFunc) return;
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({ ...config, kernelFunc });
-}
-
-/** The backend's own (copying) Identity, kept for strings and for the test's A/B. */
-let copyIdentity: tf.KernelFunc | null = null;
-
-const shareIdentity: tf.KernelFunc = (args) => {
-  const x = args.inputs.x as tf.TensorInfo;
-  if (x.dtype === 'string') return copyIdentity!(args); // strings live outside the heap; keep the original path
-  (args.backend as unknown as { incRef(id: tf.DataId): void }).incRef(x.dataId);
-  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-};
 
 /** One line for logs and reports: `wasm (@tensorflow/tfjs-backend-wasm@4.22.0, tfjs-core 4.22.0)`. */
 export function describeBackend(b: BackendInfo): string {
