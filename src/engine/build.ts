@@ -15,8 +15,8 @@ import { EngineError, isEngineError } from './errors.ts';
 import { acquireLock } from './lock.ts';
 import { joinSharedStore, ClaimingExecutor } from './shared.ts';
 import { LocalExecutor, type Executor } from './executor.ts';
-import { schedule, Slots } from './scheduler.ts';
-import { rebuild } from './rebuilder.ts';
+import { schedule, Slots, type NodeResult } from './scheduler.ts';
+import { checkFresh, rebuild } from './rebuilder.ts';
 import { Session, type SessionOptions } from './session.ts';
 import { selectTargets, type Pipeline } from './pipeline.ts';
 import { validateParams } from './schema.ts';
@@ -122,27 +122,40 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
   try {
     if (!opts.sharedStore) ses.store.cleanTmp(); // other engines' running stages write there
     reporter.begin?.({ total: stages.length, toRun: stages.length });
+    const finish = (outcome: StageOutcome): NodeResult => {
+      outcomes.set(outcome.stage, outcome);
+      reporter.stageEnd(outcome);
+      return outcome.action === 'failed' ? 'failed' : outcome.action === 'cancelled' ? 'cancelled' : 'ok';
+    };
+    const failed = (id: string, e: unknown): NodeResult => finish({ stage: id, key: null, action: 'failed', ms: 0, error: e });
     await schedule(
       stages.map((s) => s.id),
       (id) => Object.values(p.byId.get(id)!.inputs),
-      async (id, signal) => {
+      // Synchronous up to the freshness check: a fresh stage (all of a no-op run) needs no promise.
+      (id, signal) => {
         const st = p.byId.get(id)!;
-        let outcome: StageOutcome;
         try {
           const inputDigests: Record<string, string> = {};
-          for (const [name, up] of Object.entries(st.inputs)) inputDigests[name] = manifestDigest(outputs.get(up)!);
+          for (const name in st.inputs) inputDigests[name] = manifestDigest(outputs.get(st.inputs[name]!)!);
           const recipe = ses.recipe(st, inputDigests);
           const key = ses.key(recipe);
+          const force = opts.force?.(id) ?? false;
+          const step1 = checkFresh(ses, st, key, force);
+          if (step1.fresh) {
+            outputs.set(id, step1.fresh.outputs!);
+            return finish(step1.fresh.outcome);
+          }
           const own = opts.stageSignal?.(id);
-          const r = await rebuild(ses, st, key, recipe, { executor, slots, reporter, signal: own ? AbortSignal.any([signal, own]) : signal, force: opts.force?.(id) ?? false });
-          outcome = r.outcome;
-          if (r.outputs) outputs.set(id, r.outputs);
+          return rebuild(ses, st, key, recipe, { executor, slots, reporter, signal: own ? AbortSignal.any([signal, own]) : signal, force }, step1).then(
+            (r) => {
+              if (r.outputs) outputs.set(id, r.outputs);
+              return finish(r.outcome);
+            },
+            (e: unknown) => failed(id, e),
+          );
         } catch (e) {
-          outcome = { stage: id, key: null, action: 'failed', ms: 0, error: e };
+          return failed(id, e);
         }
-        outcomes.set(id, outcome);
-        reporter.stageEnd(outcome);
-        return outcome.action === 'failed' ? 'failed' : outcome.action === 'cancelled' ? 'cancelled' : 'ok';
       },
       { keepGoing: opts.keepGoing ?? false, signal: internal.signal },
     );

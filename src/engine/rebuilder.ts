@@ -37,8 +37,29 @@ export interface StageResult {
   outputs?: Manifest;
 }
 
-export async function rebuild(ses: Session, stage: Stage, key: string, recipe: Recipe, deps: RebuildDeps): Promise<StageResult> {
+/** What step 1 (the verifying trace) found: the stage is fresh, or it must go on to step 2. */
+export type FreshCheck = { fresh: StageResult } | { fresh?: undefined; t0: number; warning?: string };
+
+/**
+ * Step 1 alone, synchronous: the build calls it first so that a fresh stage (every stage of a
+ * no-op run) is decided without a promise; `rebuild` takes the answer over, so both paths make
+ * the one decision this function makes, and the artifacts are stat'ed once.
+ */
+export function checkFresh(ses: Session, stage: Stage, key: string, force: boolean): FreshCheck {
   const t0 = performance.now();
+  const prev = force ? undefined : ses.ws.get(stage.id);
+  if (prev && prev.key === key) {
+    const chk = ses.ws.check(stage.id, prev);
+    if (chk.ok) return { fresh: { outcome: { stage: stage.id, key, action: 'fresh', ms: performance.now() - t0 }, outputs: prev.outputs } };
+    return { t0, warning: `${chk.detail}; putting it back` };
+  }
+  return { t0 };
+}
+
+export async function rebuild(ses: Session, stage: Stage, key: string, recipe: Recipe, deps: RebuildDeps, checked?: FreshCheck): Promise<StageResult> {
+  const step1 = checked ?? checkFresh(ses, stage, key, deps.force);
+  if (step1.fresh) return step1.fresh;
+  const t0 = step1.t0;
   const id = stage.id;
   const { reporter } = deps;
   const prev = ses.ws.get(id);
@@ -46,12 +67,7 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
     outcome: { stage: id, key, action, ms: performance.now() - t0, ...extra },
     ...(outputs ? { outputs } : {}),
   });
-
-  if (!deps.force && prev && prev.key === key) {
-    const chk = ses.ws.check(id, prev);
-    if (chk.ok) return done('fresh', prev.outputs);
-    reporter.warn(`${chk.detail}; putting it back`);
-  }
+  if (step1.warning) reporter.warn(step1.warning);
 
   if (!deps.force) {
     const entry = ses.store.readRun(key);

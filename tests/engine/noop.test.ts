@@ -1,0 +1,126 @@
+/**
+ * The no-op fast path (issue 2's benchmark): a fresh stage is decided synchronously.
+ * Each shortcut is checked against the general path it replaces, with cases where they must differ
+ * from "fresh" so a shortcut that answered too eagerly would fail here.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, utimesSync, writeFileSync, rmSync, readFileSync, statSync } from 'node:fs';
+import { fixture } from './fixture.ts';
+import { buildProject, actions } from './helpers.ts';
+import { loadPipeline, Session, prepare, inspect, type Executor } from '../../src/engine/index.ts';
+import { schedule, type NodeResult } from '../../src/engine/scheduler.ts';
+
+/** A deterministic DAG: node i depends on up to three earlier nodes. */
+function randomDag(n: number, seed: number): { order: string[]; deps: Record<string, string[]> } {
+  let x = seed;
+  const rnd = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const order = Array.from({ length: n }, (_, i) => `n${i}`);
+  const deps: Record<string, string[]> = {};
+  for (let i = 0; i < n; i++) {
+    const ds = new Set<string>();
+    for (let k = 0; k < 3 && i > 0; k++) if (rnd() < 0.5) ds.add(`n${Math.floor(rnd() * i)}`);
+    deps[`n${i}`] = [...ds];
+  }
+  return { order, deps };
+}
+
+async function trace(order: string[], deps: Record<string, string[]>, answer: (id: string) => NodeResult, sync: boolean, keepGoing: boolean) {
+  const started: string[] = [];
+  const task = (id: string): NodeResult | Promise<NodeResult> => {
+    started.push(id);
+    return sync ? answer(id) : Promise.resolve().then(() => answer(id));
+  };
+  const results = await schedule(order, (id) => deps[id]!, task, { keepGoing });
+  return { started, results: Object.fromEntries([...results].sort()) };
+}
+
+test('scheduler: synchronous answers settle exactly as awaited ones (results and start order)', async () => {
+  for (const seed of [1, 2, 3]) {
+    const { order, deps } = randomDag(60, seed);
+    const fails = new Set(order.filter((_, i) => (i * 7 + seed) % 13 === 0));
+    const answer = (id: string): NodeResult => (fails.has(id) ? 'failed' : 'ok');
+    // keep-going: a failure only skips its dependents, so both must agree node for node
+    const a = await trace(order, deps, answer, true, true);
+    const b = await trace(order, deps, answer, false, true);
+    assert.deepEqual(a, b, `seed ${seed}`);
+    assert.ok(Object.values(a.results).includes('cancelled') && Object.values(a.results).includes('ok'), 'the case exercises both outcomes');
+    // no failures: everything runs, in the same order
+    const c = await trace(order, deps, () => 'ok', true, false);
+    const d = await trace(order, deps, () => 'ok', false, false);
+    assert.deepEqual(c, d);
+    assert.equal(c.started.length, order.length);
+    for (const id of order) for (const dep of deps[id]!) assert.ok(c.started.indexOf(dep) < c.started.indexOf(id), `${dep} before ${id}`);
+  }
+});
+
+test('scheduler: a synchronous failure stops the build (no keep-going), and a throwing task counts as failed', async () => {
+  const order = ['a', 'b', 'c', 'd'];
+  const deps: Record<string, string[]> = { a: [], b: [], c: ['a'], d: [] };
+  const r = await trace(order, deps, (id) => (id === 'b' ? 'failed' : 'ok'), true, false);
+  assert.deepEqual(r.results, { a: 'ok', b: 'failed', c: 'cancelled', d: 'cancelled' });
+  assert.deepEqual(r.started, ['a', 'b'], 'nothing starts after the first failure');
+  const thrown = await schedule(order, (id) => deps[id]!, (id): NodeResult => {
+    if (id === 'a') throw new Error('sync throw');
+    return 'ok';
+  }, { keepGoing: true });
+  assert.equal(thrown.get('a'), 'failed');
+  assert.equal(thrown.get('c'), 'cancelled');
+  assert.equal(thrown.get('d'), 'ok');
+});
+
+async function plan(p: { path(r: string): string }): Promise<Record<string, string>> {
+  const { pipeline, root } = await loadPipeline(p.path('pipeline.ts'), { fresh: true });
+  const ses = new Session(pipeline, { root });
+  await prepare(ses, pipeline.stages);
+  const as = { fresh: 'fresh', restore: 'restored', run: 'ran', 'run?': 'ran' } as const;
+  return Object.fromEntries(inspect(ses, pipeline.stages).map((s) => [s.id, as[s.action]]));
+}
+
+/** An executor that fails the test if a body would run: a no-op build must not need one. */
+const noExecutor: Executor = {
+  name: 'none',
+  run: (job) => Promise.reject(new Error(`no-op build tried to run ${job.stageId}`)),
+  close: async () => {},
+};
+
+test('build: the synchronous freshness check decides what status predicts, including touched, edited, deleted and re-keyed stages', async () => {
+  const p = fixture();
+  try {
+    await buildProject(p);
+    assert.deepEqual(actions(await buildProject(p, { executor: noExecutor })), { up: 'fresh', down: 'fresh', other: 'fresh' });
+
+    // touched (same bytes, new mtime) → still fresh, after a re-hash; edited → put back from the store
+    const o = p.path('artifacts/other/o.txt');
+    utimesSync(o, new Date(), new Date(Date.now() + 5000));
+    const d = p.path('artifacts/down/out.txt');
+    chmodSync(d, 0o644);
+    writeFileSync(d, 'EDITED');
+    const want1 = await plan(p);
+    assert.deepEqual(want1, { up: 'fresh', down: 'restored', other: 'fresh' });
+    const r1 = await buildProject(p, { executor: noExecutor });
+    assert.deepEqual(actions(r1), want1);
+    assert.ok(r1.rec.warnings.some((w) => /artifacts\/down\/out\.txt was modified/.test(w)), r1.rec.warnings.join('\n'));
+    assert.equal(p.read('artifacts/down/out.txt'), 'A!');
+    // the touched file's new stat was recorded: the next check needs no re-hash
+    const idx = JSON.parse(readFileSync(p.path('artifacts/.mecheval-index.json'), 'utf8')) as { stages: Record<string, { stats: Record<string, [number, string, string]> }> };
+    assert.equal(idx.stages.other!.stats['o.txt']![1], String(statSync(o, { bigint: true }).mtimeNs));
+
+    // deleted upstream file → restored; its dependent stays fresh (same content, same key)
+    rmSync(p.path('artifacts/up/out.txt'));
+    const want2 = await plan(p);
+    assert.deepEqual(want2, { up: 'restored', down: 'fresh', other: 'fresh' });
+    assert.deepEqual(actions(await buildProject(p, { executor: noExecutor })), want2);
+
+    // a new key for `up` with the same output: it runs; early cutoff keeps `down` fresh
+    p.config({ note: 'n2' });
+    const want3 = await plan(p);
+    assert.deepEqual(want3, { up: 'ran', down: 'ran', other: 'fresh' }, 'status cannot know the output before running');
+    const r3 = await buildProject(p);
+    assert.deepEqual(actions(r3), { up: 'ran', down: 'fresh', other: 'fresh' });
+    assert.deepEqual(actions(await buildProject(p, { executor: noExecutor })), { up: 'fresh', down: 'fresh', other: 'fresh' });
+  } finally {
+    p.cleanup();
+  }
+});
+
