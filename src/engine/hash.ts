@@ -6,7 +6,7 @@
  * hash-wasm, a wasm build shipped inside the npm tarball) is an opt-in for large files; its
  * digests carry a `b3-` prefix so the two kinds can never be confused in the store.
  */
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { openSync, readSync, closeSync } from 'node:fs';
 
@@ -20,8 +20,12 @@ export function isHash(s: string): s is Hash {
   return /^(b3-)?[0-9a-f]{64}$/.test(s);
 }
 
+// One-shot `crypto.hash` (Node ≥ 20.12) skips the Hash object that createHash builds: about 3× as
+// fast on the short strings of keys and manifests, thousands of which a no-op run hashes.
+const oneShot = (crypto as { hash?: (alg: string, data: string | Uint8Array, enc: 'hex') => string }).hash;
+
 export function hashBytes(data: string | Uint8Array): Hash {
-  return createHash('sha256').update(data).digest('hex') as Hash;
+  return (oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex')) as Hash;
 }
 
 /** SHA-256 of a file, streamed in 1 MiB reads (async; does not block the event loop for long). */

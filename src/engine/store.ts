@@ -12,8 +12,8 @@
  */
 import { mkdirSync, existsSync, rmSync, chmodSync, readFileSync, readdirSync, mkdtempSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { hashFile, algorithmOf, type Hash, type HashAlgorithm } from './hash.ts';
-import { digestJson, type Recipe } from './key.ts';
+import { hashBytes, hashFile, algorithmOf, type Hash, type HashAlgorithm } from './hash.ts';
+import type { Recipe } from './key.ts';
 import { scanOutputs, missingOutputs, buildManifest, objectPathIn, type FileOut, type Manifest } from './ingest.ts';
 import { writeFileAtomicSync, fsyncFileAsync, rmTree } from './fsutil.ts';
 import { stat as statP, chmod as chmodP, rename as renameP, unlink as unlinkP, mkdir as mkdirP } from 'node:fs/promises';
@@ -41,10 +41,26 @@ const manifestDigests = new WeakMap<Manifest, Hash>();
 export function manifestDigest(m: Manifest): Hash {
   let d = manifestDigests.get(m);
   if (d === undefined) {
-    d = digestJson(Object.fromEntries(Object.entries(m).filter(([, v]) => !v.volatile).map(([k, v]) => [k, v.digest])));
+    d = hashBytes(manifestDigestText(m));
     manifestDigests.set(m, d);
   }
   return d;
+}
+
+/**
+ * `canonicalJson` of {name: digest} over the non-volatile outputs, written directly (sorted names,
+ * JSON-escaped strings): one string instead of the entries, filter and map arrays and an object
+ * per manifest. A test pins it to `canonicalJson` of that object.
+ */
+export function manifestDigestText(m: Manifest): string {
+  const names = Object.keys(m).sort();
+  let text = '{';
+  for (const name of names) {
+    const e = m[name]!;
+    if (e.volatile) continue;
+    text += `${text.length > 1 ? ',' : ''}${JSON.stringify(name)}:${JSON.stringify(e.digest)}`;
+  }
+  return `${text}}`;
 }
 
 /** Every (relative path, file) in a manifest, relative to the stage's output dir. */

@@ -1,15 +1,19 @@
 /**
- * The no-op fast path (issue 2's benchmark): a fresh stage is decided synchronously.
+ * The no-op fast path (issue 2's benchmark): a fresh stage is decided synchronously, and the hot
+ * encodings are written by hand.
  * Each shortcut is checked against the general path it replaces, with cases where they must differ
  * from "fresh" so a shortcut that answered too eagerly would fail here.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, utimesSync, writeFileSync, rmSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { fixture } from './fixture.ts';
 import { buildProject, actions } from './helpers.ts';
-import { loadPipeline, Session, prepare, inspect, type Executor } from '../../src/engine/index.ts';
+import { loadPipeline, Session, prepare, inspect, canonicalJson, type Executor } from '../../src/engine/index.ts';
 import { schedule, type NodeResult } from '../../src/engine/scheduler.ts';
+import { manifestDigest, manifestDigestText, type Manifest } from '../../src/engine/store.ts';
+import { hashBytes, digestJson } from '../../src/engine/index.ts';
 
 /** A deterministic DAG: node i depends on up to three earlier nodes. */
 function randomDag(n: number, seed: number): { order: string[]; deps: Record<string, string[]> } {
@@ -124,3 +128,23 @@ test('build: the synchronous freshness check decides what status predicts, inclu
   }
 });
 
+test('manifest digests: the hand-written text is canonical JSON of the non-volatile name → digest map', () => {
+  const m: Manifest = {
+    'z.txt': { type: 'file', digest: 'a'.repeat(64), size: 1 },
+    'a "q"\\é': { type: 'file', digest: 'b'.repeat(64), size: 2 },
+    metrics: { type: 'file', digest: 'c'.repeat(64), size: 3, volatile: true },
+    dir: { type: 'dir', digest: 'd'.repeat(64), files: { 'x/y': { digest: 'e'.repeat(64), size: 4 } } },
+    '10': { type: 'file', digest: 'f'.repeat(64), size: 5 },
+  } as unknown as Manifest;
+  const general = Object.fromEntries(Object.entries(m).filter(([, v]) => !v.volatile).map(([k, v]) => [k, v.digest]));
+  assert.equal(manifestDigestText(m), canonicalJson(general));
+  assert.equal(manifestDigest(m), digestJson(general));
+  assert.equal(manifestDigestText({} as Manifest), '{}');
+  assert.equal(manifestDigestText({ v: { type: 'file', digest: 'x', size: 0, volatile: true } } as unknown as Manifest), '{}');
+});
+
+test('hashBytes (one-shot) equals a streamed SHA-256 for strings and bytes', () => {
+  for (const x of ['', 'abc', 'é☃𝄞\u0000', 'x'.repeat(100_000)]) assert.equal(hashBytes(x), createHash('sha256').update(x).digest('hex'));
+  const b = Buffer.from([0, 1, 254, 255]);
+  assert.equal(hashBytes(b), createHash('sha256').update(b).digest('hex'));
+});
