@@ -16,6 +16,7 @@ import {
   readdirSync,
   chmodSync,
   lstatSync,
+  readFileSync,
 } from 'node:fs';
 import { open as openP, rm as rmP } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
@@ -23,6 +24,24 @@ import { randomBytes } from 'node:crypto';
 
 export function tmpName(target: string): string {
   return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** A file's bytes, or undefined if it cannot be read (an index not written yet). */
+export function readIfAny(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Does `path` still hold exactly `bytes` (absent then and now counts as the same)? Bytes, not a
+ * stat: an index rewritten within one timestamp tick can keep its size, mtime and even inode.
+ */
+export function stillHolds(path: string, bytes: Buffer | undefined): boolean {
+  const now = readIfAny(path);
+  return now === undefined || bytes === undefined ? now === bytes : now.equals(bytes);
 }
 
 export function fsyncDir(dir: string): void {

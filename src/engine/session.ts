@@ -62,12 +62,15 @@ export class Session {
   /**
    * Re-read the indexes from disk. Called right after taking the store lock: another writer may
    * have changed them since this session was opened (it validated params before waiting).
+   * An index whose file still holds the bytes this session parsed, and that nothing here changed,
+   * is kept: re-parsing it would give the same thing (a no-op run would parse each twice).
+   * The code graph is always rebuilt: source files may have changed while we waited.
    */
   reload(): void {
-    this.stat = new StatCache(join(this.cacheDir, 'stat.json'));
+    if (!this.stat.unchangedSinceRead()) this.stat = new StatCache(join(this.cacheDir, 'stat.json'));
     this.graph = new CodeGraph(this.root, this.stat);
-    this.ws = new Workspace(this.artifactsDir);
-    this.history = new History(this.cacheDir);
+    if (!this.ws.unchangedSinceRead()) this.ws = new Workspace(this.artifactsDir);
+    if (!this.history.unchangedSinceRead()) this.history = new History(this.cacheDir);
   }
 
   private absMemo = new Map<string, string>();

@@ -8,7 +8,7 @@
  * pure results (e.g. "these params passed this schema") so no-op runs need not load ajv.
  */
 import { statSync, readFileSync, type BigIntStats } from 'node:fs';
-import { writeFileAtomicSync } from './fsutil.ts';
+import { writeFileAtomicSync, readIfAny, stillHolds } from './fsutil.ts';
 import { hashBytes } from './hash.ts';
 
 const RACY_NS = 2_000_000_000n;
@@ -49,15 +49,25 @@ export class StatCache {
   /** racy entries, with a digest of the raw bytes so `save` can promote them once they age */
   private volatile = new Map<string, Entry & { raw?: string }>();
   private dirty = false;
+  private readonly raw: Buffer | undefined;
 
   constructor(private readonly file: string | undefined) {
     if (!file) return;
+    this.raw = readIfAny(file);
     try {
-      const parsed = JSON.parse(readFileSync(file, 'utf8')) as FileFormat;
+      const parsed = JSON.parse(this.raw?.toString('utf8') ?? '') as FileFormat;
       if (parsed && parsed.v === 1 && parsed.files && parsed.memo) this.data = parsed;
     } catch {
       /* missing or unreadable: start empty (it is only a cache) */
     }
+  }
+
+  /**
+   * Nothing recorded since the file was read (racy entries included: they must not outlive a
+   * reload), and the file still holds those bytes: a re-read would give this same state.
+   */
+  unchangedSinceRead(): boolean {
+    return this.file !== undefined && !this.dirty && this.volatile.size === 0 && stillHolds(this.file, this.raw);
   }
 
   /** The cached digest (and extra) if the file's stat still matches. */

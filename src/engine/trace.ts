@@ -12,7 +12,7 @@
 import { readFileSync, existsSync, mkdirSync, constants, appendFileSync, statSync, copyFileSync, chmodSync, renameSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { writeFileAtomicSync, rmTree } from './fsutil.ts';
+import { writeFileAtomicSync, rmTree, readIfAny, stillHolds } from './fsutil.ts';
 import { hashFileSync } from './hash.ts';
 import { manifestFiles, type Manifest, type Store } from './store.ts';
 import { EngineError } from './errors.ts';
@@ -36,11 +36,14 @@ export class Workspace {
   private lock: LockStamp | undefined;
   private dirty = false;
   readonly indexFile: string;
+  /** the index's bytes as read, for `unchangedSinceRead` */
+  private readonly raw: Buffer | undefined;
 
   constructor(readonly dir: string) {
     this.indexFile = join(dir, WORKSPACE_INDEX);
+    this.raw = readIfAny(this.indexFile);
     try {
-      const parsed = JSON.parse(readFileSync(this.indexFile, 'utf8')) as { v: number; stages: Record<string, WorkspaceEntry>; lock?: LockStamp };
+      const parsed = JSON.parse(this.raw?.toString('utf8') ?? '') as { v: number; stages: Record<string, WorkspaceEntry>; lock?: LockStamp };
       if (parsed.v === 1) {
         this.entries = parsed.stages;
         this.lock = parsed.lock;
@@ -48,6 +51,11 @@ export class Workspace {
     } catch {
       /* no index yet */
     }
+  }
+
+  /** Nothing changed here since the index was read, and the file still holds those bytes: a re-read would give this same object. */
+  unchangedSinceRead(): boolean {
+    return !this.dirty && stillHolds(this.indexFile, this.raw);
   }
 
   private dirs = new Map<string, string>();
@@ -194,12 +202,19 @@ function statBig(p: string): StatTriple {
 export class History {
   private durations: Record<string, number> = {};
   private dirty = false;
+  private readonly raw: Buffer | undefined;
   constructor(readonly cacheDir: string) {
+    this.raw = readIfAny(join(cacheDir, 'durations.json'));
     try {
-      this.durations = JSON.parse(readFileSync(join(cacheDir, 'durations.json'), 'utf8')) as Record<string, number>;
+      this.durations = JSON.parse(this.raw?.toString('utf8') ?? '') as Record<string, number>;
     } catch {
       /* none yet */
     }
+  }
+
+  /** As Workspace.unchangedSinceRead (the run log, history.jsonl, is read afresh on each use anyway). */
+  unchangedSinceRead(): boolean {
+    return !this.dirty && stillHolds(join(this.cacheDir, 'durations.json'), this.raw);
   }
 
   recordDuration(id: string, ms: number): void {

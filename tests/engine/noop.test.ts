@@ -1,12 +1,13 @@
 /**
- * The no-op fast path (issue 2's benchmark): a fresh stage is decided synchronously, and the hot
- * encodings are written by hand.
+ * The no-op fast path (issue 2's benchmark): a fresh stage is decided synchronously, indexes that
+ * did not change are not re-read after taking the lock, and the hot encodings are written by hand.
  * Each shortcut is checked against the general path it replaces, with cases where they must differ
  * from "fresh" so a shortcut that answered too eagerly would fail here.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, utimesSync, writeFileSync, rmSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fixture } from './fixture.ts';
 import { buildProject, actions } from './helpers.ts';
@@ -123,6 +124,48 @@ test('build: the synchronous freshness check decides what status predicts, inclu
     const r3 = await buildProject(p);
     assert.deepEqual(actions(r3), { up: 'ran', down: 'fresh', other: 'fresh' });
     assert.deepEqual(actions(await buildProject(p, { executor: noExecutor })), { up: 'fresh', down: 'fresh', other: 'fresh' });
+  } finally {
+    p.cleanup();
+  }
+});
+
+test('session reload keeps an index only while its file holds the bytes that were read and nothing changed it here', async () => {
+  const p = fixture();
+  try {
+    await buildProject(p);
+    const { pipeline, root } = await loadPipeline(p.path('pipeline.ts'), { fresh: true });
+    const ses = new Session(pipeline, { root });
+    const ws = ses.ws;
+    const stat = ses.stat;
+    const history = ses.history;
+    ses.reload();
+    assert.equal(ses.ws, ws, 'unchanged workspace index kept');
+    assert.equal(ses.stat, stat, 'unchanged stat cache kept');
+    assert.equal(ses.history, history, 'unchanged durations kept');
+
+    // another writer rewrote the index (same length, other bytes): re-read
+    const file = p.path('artifacts/.mecheval-index.json');
+    const text = readFileSync(file, 'utf8');
+    const other = text.replace(/"at":"(\d)/, (_m, c: string) => `"at":"${c === '1' ? '2' : '1'}`);
+    assert.notEqual(other, text);
+    writeFileSync(file, other);
+    ses.reload();
+    assert.notEqual(ses.ws, ws, 'changed file re-read');
+
+    // changed in memory (e.g. a stat refreshed): re-read, as before this shortcut
+    const ws2 = ses.ws;
+    ws2.set('other', { ...ws2.get('other')!, at: 'x' });
+    ses.reload();
+    assert.notEqual(ses.ws, ws2);
+    assert.notEqual(ses.ws.get('other')!.at, 'x');
+
+    // a racy stat-cache entry must not survive a reload
+    const st2 = ses.stat;
+    const f = join(p.dir, 'fresh.mjs');
+    writeFileSync(f, 'export const x = 1;\n');
+    ses.graph.digest([f]);
+    ses.reload();
+    assert.notEqual(ses.stat, st2, 'racy entries force a re-read');
   } finally {
     p.cleanup();
   }
