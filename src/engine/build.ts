@@ -13,8 +13,8 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { EngineError, isEngineError } from './errors.ts';
 import { acquireLock } from './lock.ts';
-import { joinSharedStore, ClaimingExecutor } from './shared.ts';
-import { LocalExecutor, type Executor } from './executor.ts';
+import type { Executor, Job, JobHooks } from './executor.ts';
+import type { CommitResult } from './commit.ts';
 import { schedule, Slots, type NodeResult } from './scheduler.ts';
 import { checkFresh, rebuild } from './rebuilder.ts';
 import { Session, type SessionOptions } from './session.ts';
@@ -102,15 +102,17 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
   const stages = p.stages.filter((s) => wanted.has(s.id));
   await prepare(ses, stages, cap);
 
-  const held = await (opts.sharedStore ? joinSharedStore : acquireLock)(ses.cacheDir, {
+  // shared.ts (leases, claims) is loaded only for a shared store
+  const shared = opts.sharedStore ? await import('./shared.ts') : undefined;
+  const held = await (shared ? shared.joinSharedStore : acquireLock)(ses.cacheDir, {
     wait: opts.lockWait ?? true,
     signal: opts.signal,
     onWait: (h) => reporter.warn(`waiting for the store lock held by pid ${h.pid} on ${h.host} (since ${h.startedAt}: ${h.command})`),
     onTakeover: (h) => reporter.warn(`took over a stale store lock from dead pid ${h.pid} on ${h.host} (started ${h.startedAt})`),
   });
   ses.reload();
-  const base = opts.executor ?? new LocalExecutor();
-  const executor = opts.sharedStore ? new ClaimingExecutor(base, ses.cacheDir) : base;
+  const base = opts.executor ?? new LazyLocalExecutor();
+  const executor = shared ? new shared.ClaimingExecutor(base, ses.cacheDir) : base;
   const slots = new Slots(cap);
   const outputs = new Map<string, Manifest>();
   const outcomes = new Map<string, StageOutcome>();
@@ -198,6 +200,23 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
     session: ses,
     cancelled: internal.signal.aborted && !list.some((o) => o.action === 'failed'),
   };
+}
+
+/**
+ * The local worker pool, loaded when a body first has to run: a no-op build runs none, and need
+ * not load and compile the pool's module.
+ */
+class LazyLocalExecutor implements Executor {
+  readonly name = 'local';
+  private inner: Promise<Executor> | undefined;
+  run(job: Job, hooks: JobHooks, signal: AbortSignal): Promise<CommitResult | void> {
+    this.inner ??= import('./executor.ts').then((m) => new m.LocalExecutor());
+    return this.inner.then((e) => e.run(job, hooks, signal));
+  }
+  async close(): Promise<void> {
+    // a failed load already failed the stages that asked for it; nothing to close then
+    await (await this.inner?.catch(() => undefined))?.close();
+  }
 }
 
 /** The first error among failed outcomes (for exit codes and summaries). */

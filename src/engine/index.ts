@@ -17,7 +17,7 @@ export type { SessionOptions } from './session.ts';
 export { loadPipeline, defaultPipelineFile } from './load.ts';
 export type { LoadedPipeline } from './load.ts';
 export { inspect, diffRecipes, diffJson } from './explain.ts';
-export { watch, loadPipelineTracked } from './watch.ts';
+export { watch, loadPipelineTracked } from './lazy.ts';
 export type { WatchOptions, WatchEvent, Watcher, CycleCounts, StaleStage } from './watch.ts';
 export type { Cause, CauseKind, StageState, StageStatus, PlannedAction } from './explain.ts';
 export { verifyKeys, rerunAndCompare } from './verify.ts';
