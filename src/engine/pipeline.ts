@@ -80,7 +80,8 @@ export function pipeline(spec: PipelineSpec): Pipeline {
 function topoSort(stages: Stage<any>[], byId: Map<string, Stage<any>>): Stage<any>[] {
   const state = new Map<string, 1 | 2>();
   const out: Stage<any>[] = [];
-  const visit = (s: Stage<any>, path: string[]): void => {
+  const path: string[] = []; // the ids being visited, one shared stack (a copy per edge is quadratic in chain length)
+  const visit = (s: Stage<any>): void => {
     const st = state.get(s.id);
     if (st === 2) return;
     if (st === 1) {
@@ -88,11 +89,13 @@ function topoSort(stages: Stage<any>[], byId: Map<string, Stage<any>>): Stage<an
       throw new EngineError({ code: 'cycle', message: `stage '${s.id}' depends on itself via ${cyc.join(' → ')}`, fields: { cycle: cyc.join(' → ') }, hint: 'remove one of these input edges' });
     }
     state.set(s.id, 1);
-    for (const up of Object.values(s.inputs)) visit(byId.get(up)!, [...path, s.id]);
+    path.push(s.id);
+    for (const up of Object.values(s.inputs)) visit(byId.get(up)!);
+    path.pop();
     state.set(s.id, 2);
     out.push(s);
   };
-  for (const s of stages) visit(s, []);
+  for (const s of stages) visit(s);
   return out;
 }
 

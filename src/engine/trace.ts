@@ -10,11 +10,11 @@
  * History keeps durations (forecasts) and the keys of the last runs (gc roots).
  */
 import { readFileSync, existsSync, mkdirSync, constants, appendFileSync, statSync, copyFileSync, chmodSync, renameSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { join, dirname, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomicSync, rmTree, readIfAny, stillHolds } from './fsutil.ts';
 import { hashFileSync } from './hash.ts';
-import { manifestFiles, type Manifest, type Store } from './store.ts';
+import { manifestFiles, type FileOut, type Manifest, type Store } from './store.ts';
 import { EngineError } from './errors.ts';
 import type { LockStamp } from './lockfile.ts';
 
@@ -30,6 +30,11 @@ export interface WorkspaceEntry {
 
 export const WORKSPACE_INDEX = '.mecheval-index.json';
 
+export type CheckResult = { ok: true } | { ok: false; kind: 'missing' | 'corrupt'; detail: string };
+const OK: CheckResult = Object.freeze({ ok: true });
+/** a whole valid stage id (task.ts checkStageId) */
+const STAGE_ID = /^[A-Za-z0-9_][A-Za-z0-9._=,+@-]*(?:\/[A-Za-z0-9_][A-Za-z0-9._=,+@-]*)*$/;
+
 export class Workspace {
   private entries: Record<string, WorkspaceEntry> = {};
   /** the lock file as this workspace last left it (see lockfile.ts LockStamp) */
@@ -41,6 +46,7 @@ export class Workspace {
 
   constructor(readonly dir: string) {
     this.indexFile = join(dir, WORKSPACE_INDEX);
+    this.prefix = join(dir, '_').slice(0, -1);
     this.raw = readIfAny(this.indexFile);
     try {
       const parsed = JSON.parse(this.raw?.toString('utf8') ?? '') as { v: number; stages: Record<string, WorkspaceEntry>; lock?: LockStamp };
@@ -59,9 +65,16 @@ export class Workspace {
   }
 
   private dirs = new Map<string, string>();
+  /** the normalised dir with a trailing separator */
+  private readonly prefix: string;
   stageDir(id: string): string {
     let d = this.dirs.get(id);
-    if (d === undefined) this.dirs.set(id, (d = join(this.dir, ...id.split('/'))));
+    if (d === undefined) {
+      // A valid stage id has no empty, `.` or `..` segment, so joining is plain concatenation on
+      // POSIX; path.join, cold in a short-lived CLI, cost more than the stat of the stage's files.
+      d = sep === '/' && STAGE_ID.test(id) ? this.prefix + id : join(this.dir, ...id.split('/'));
+      this.dirs.set(id, d);
+    }
     return d;
   }
 
@@ -105,26 +118,43 @@ export class Workspace {
    * Are the stage's artifacts what the entry says? Stats first; a changed stat is re-hashed, so a
    * `touch` is harmless but an edit is `corrupt`.
    */
-  check(id: string, e: WorkspaceEntry): { ok: true } | { ok: false; kind: 'missing' | 'corrupt'; detail: string } {
+  check(id: string, e: WorkspaceEntry): CheckResult {
+    // Walks the manifest in manifestFiles' order without building its list: every stage of a
+    // no-op run comes through here. Manifest paths are relative and normalised (ingest wrote
+    // them), so `${base}/${rel}` is the joined path.
     const base = this.stageDir(id);
-    for (const [rel, f] of manifestFiles(e.outputs)) {
-      const p = join(base, rel);
-      let st;
-      try {
-        st = statBig(p);
-      } catch {
-        return { ok: false, kind: 'missing', detail: `artifacts/${id}/${rel} is missing` };
+    for (const name of Object.keys(e.outputs)) {
+      const o = e.outputs[name]!;
+      if (o.type === 'file') {
+        const bad = this.checkFile(id, e, base, name, o);
+        if (bad) return bad;
+      } else {
+        for (const rel of Object.keys(o.files)) {
+          const bad = this.checkFile(id, e, base, `${name}/${rel}`, o.files[rel]!);
+          if (bad) return bad;
+        }
       }
-      const rec = e.stats[rel];
-      if (rec && rec[0] === st[0] && rec[1] === st[1] && rec[2] === st[2]) continue;
-      // BLAKE3 digests cannot be re-checked synchronously: a changed stat counts as modified.
-      if (st[0] !== f.size || f.digest.startsWith('b3-') || hashFileSync(p) !== f.digest) {
-        return { ok: false, kind: 'corrupt', detail: `artifacts/${id}/${rel} was modified (content no longer matches ${f.digest.slice(0, 12)})` };
-      }
-      e.stats[rel] = st;
-      this.dirty = true;
     }
-    return { ok: true };
+    return OK;
+  }
+
+  private checkFile(id: string, e: WorkspaceEntry, base: string, rel: string, f: FileOut): CheckResult | undefined {
+    const p = `${base}/${rel}`;
+    let st;
+    try {
+      st = statBig(p);
+    } catch {
+      return { ok: false, kind: 'missing', detail: `artifacts/${id}/${rel} is missing` };
+    }
+    const rec = e.stats[rel];
+    if (rec && rec[0] === st[0] && rec[1] === st[1] && rec[2] === st[2]) return undefined;
+    // BLAKE3 digests cannot be re-checked synchronously: a changed stat counts as modified.
+    if (st[0] !== f.size || f.digest.startsWith('b3-') || hashFileSync(p) !== f.digest) {
+      return { ok: false, kind: 'corrupt', detail: `artifacts/${id}/${rel} was modified (content no longer matches ${f.digest.slice(0, 12)})` };
+    }
+    e.stats[rel] = st;
+    this.dirty = true;
+    return undefined;
   }
 
   /**

@@ -15,6 +15,7 @@ import { loadPipeline, Session, prepare, inspect, canonicalJson, type Executor }
 import { schedule, type NodeResult } from '../../src/engine/scheduler.ts';
 import { manifestDigest, manifestDigestText, type Manifest } from '../../src/engine/store.ts';
 import { hashBytes, digestJson } from '../../src/engine/index.ts';
+import { Workspace } from '../../src/engine/trace.ts';
 
 /** A deterministic DAG: node i depends on up to three earlier nodes. */
 function randomDag(n: number, seed: number): { order: string[]; deps: Record<string, string[]> } {
@@ -190,4 +191,11 @@ test('hashBytes (one-shot) equals a streamed SHA-256 for strings and bytes', () 
   for (const x of ['', 'abc', 'é☃𝄞\u0000', 'x'.repeat(100_000)]) assert.equal(hashBytes(x), createHash('sha256').update(x).digest('hex'));
   const b = Buffer.from([0, 1, 254, 255]);
   assert.equal(hashBytes(b), createHash('sha256').update(b).digest('hex'));
+});
+
+test('stage dirs: concatenation for valid ids equals path.join; anything else is joined', () => {
+  const ws = new Workspace('/tmp/x/../ws/');
+  for (const id of ['a', 'train/mamba-d64-lr1e-3', 'x/y=1,z+2@3/_w.v']) assert.equal(ws.stageDir(id), join('/tmp/ws', ...id.split('/')));
+  assert.equal(ws.stageDir('a/../b'), join('/tmp/ws', 'b'));
+  assert.equal(ws.stageDir('a//b'), join('/tmp/ws', 'a', 'b'));
 });
