@@ -3,22 +3,36 @@
  * base = the corrupted input, source = the clean input; at one (layer, site, position) the base run's activation is
  * overwritten with the source run's, the pass runs to the end, and p(answer) is read at the query position.
  *
- * Batching: for one (layer, site) every position name is patched in the same forward pass, by stacking P copies
- * of the base batch and patching copy k at position k only. Rows never interact, so this gives the same numbers as
- * P separate passes (tested) for P times fewer, larger ops.
+ * Every (example, position) of one (layer, site) is a "cell". Cells are batched: one forward pass runs one row per
+ * cell, each row a copy of its example's corrupted input patched at that cell only. Rows never interact, so this
+ * gives the numbers of separate passes (tested against a plain one-cell-per-pass sweep in
+ * tests/interventions/sweep-reference.test.ts). What makes the sweep cheap is the work it provably need not do
+ * (this file picks the cells that need a pass, passes.ts runs them):
+ *  - time: the models are causal and the readout is at the query, so every pass stops at the last query position;
+ *  - cells that cannot change the readout take the corrupted run's numbers without a pass: a position after the
+ *    query, and a cell whose clean activation equals the corrupted one bit for bit (patching it changes nothing);
+ *  - layers: a patched pass resumes from the corrupted residual stream entering the patched block
+ *    (LanguageModel.forwardFrom), since the layers before it compute the same thing in every copy;
+ *  - position-wise tails: where the rest of the block acts on each position alone (Block.positionwiseFrom: the
+ *    mixer's output, the MLP, Mamba's ssm_output and gate, DeltaNet's q), all positions of an example are patched
+ *    in one row of one pass through that block only, and each patched position then enters the next block as a
+ *    patch of its input; in the last layer only the query position can change the readout. A patched block input
+ *    equal to the clean one is the same pass as that block input's own patch, and is run once.
  */
-import { tf, type Tensor3D } from '../models/tf.ts';
-import type { Hooks, Patch, SiteName } from '../models/sites.ts';
+import type { Tensor3D } from '../models/tf.ts';
+import type { SiteName } from '../models/sites.ts';
 import type { TrainableLM } from '../train/loop.ts';
 import { batchTokens, gatherInt, POSITION_NAMES, type PositionName, type Split } from '../train/split.ts';
+import { Executor, readout, sameBits, type Acts, type Cell, type Chunk } from './passes.ts';
 
 export type Corruption = 'key' | 'value';
+export type { ResumableLM } from './passes.ts';
 
 export interface SweepOptions {
   corruption?: Corruption;
   /** Examples from the start of the split (the paper: 320 test examples). */
   limit?: number;
-  /** Examples per forward pass before replication over positions. */
+  /** Examples per chunk; a pass runs up to (positions × chunk) rows. */
   chunk?: number;
   positions?: readonly PositionName[];
   /** Restrict to these (layer, site) pairs; default: every site the model passes through. */
@@ -45,34 +59,6 @@ export interface SweepResult {
   patches: PatchResult[];
 }
 
-interface Readout { p: Float32Array; logit: Float32Array }
-
-/** A model that can resume a forward pass from the residual stream entering a block (src/models/lm.ts). */
-export interface ResumableLM extends TrainableLM {
-  forwardFrom(layer: number, residual: Tensor3D, hooks?: Hooks): Tensor3D;
-}
-
-const resumable = (m: TrainableLM): m is ResumableLM => typeof (m as Partial<ResumableLM>).forwardFrom === 'function';
-
-/** Where a patched pass starts: from the tokens, or from a stored residual stream entering block `layer`. */
-type Start = { ids: Int32Array; time: number } | { layer: number; residual: Tensor3D };
-
-/** p(answer) and the answer's logit at each row's query position. */
-function readout(model: TrainableLM, start: Start, batch: number, query: Int32Array, answers: Int32Array, hooks?: Hooks): Readout {
-  const [p, l] = tf.tidy(() => {
-    const hidden = 'ids' in start ? model.forward({ ids: start.ids, batch, time: start.time, hooks })
-      : (model as ResumableLM).forwardFrom(start.layer, start.residual, hooks);
-    const logits = model.logitsAt(hidden, Int32Array.from({ length: batch }, (_, i) => i), query);
-    const onehot = tf.oneHot(tf.tensor1d(answers, 'int32'), logits.shape[1]).toFloat();
-    return [tf.sum(tf.mul(tf.softmax(logits), onehot), 1), tf.sum(tf.mul(logits, onehot), 1)];
-  });
-  const out = { p: p!.dataSync() as Float32Array, logit: l!.dataSync() as Float32Array };
-  p!.dispose(); l!.dispose();
-  return out;
-}
-
-const siteKey = (layer: number, site: SiteName) => `${layer}:${site}`;
-
 export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): SweepResult {
   const corruption = opts.corruption ?? 'key';
   const n = Math.min(s.n, opts.limit ?? 320);
@@ -85,84 +71,64 @@ export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): Sw
     pOrig: new Float32Array(n), pCorr: new Float32Array(n), logitOrig: new Float32Array(n), logitCorr: new Float32Array(n),
     patches: [],
   };
+  const wanted = opts.sites ? new Set(opts.sites.map((x) => `${x.layer}:${x.site}`)) : null;
   const byKey = new Map<string, PatchResult[]>();
   let done = 0;
   for (let start = 0; start < n; start += chunk) {
     const rows = Int32Array.from({ length: Math.min(chunk, n - start) }, (_, i) => start + i);
     const m = rows.length;
-    const clean = batchTokens(s, s.tokens, rows);
-    const base = batchTokens(s, corrupted, rows);
     const query = gatherInt(s.pos.query, rows);
     const answers = gatherInt(s.answers, rows);
     const pos = positions.map((name) => gatherInt(s.pos[name], rows));
-
-    // Source run: record every site, keep the rows at the positions we patch: values[k] is (m, C).
-    const recorded = new Map<string, { layer: number; site: SiteName; values: Float32Array[]; C: number }>();
-    const wanted = opts.sites ? new Set(opts.sites.map((x) => siteKey(x.layer, x.site))) : null;
-    const record = (layer: number, site: SiteName, x: Tensor3D) => {
-      const key = siteKey(layer, site);
-      if (wanted && !wanted.has(key)) return;
-      if (recorded.has(key)) throw new Error(`site ${site} of layer ${layer} is visited twice in one forward pass`);
-      const [, T, C] = x.shape;
-      const all = x.dataSync() as Float32Array;
-      const values = pos.map((pk) => {
-        const v = new Float32Array(m * C);
-        for (let i = 0; i < m; i++) v.set(all.subarray((i * T + pk[i]!) * C, (i * T + pk[i]! + 1) * C), i * C);
-        return v;
-      });
-      recorded.set(key, { layer, site, values, C });
+    // Causal models, readout at the query: nothing after the last query position of the chunk can matter.
+    const full = batchTokens(s, s.tokens, rows).time;
+    const T = Math.min(full, Math.max(...query) + 1);
+    const truncate = (ids: Int32Array) => {
+      const out = new Int32Array(m * T);
+      for (let i = 0; i < m; i++) out.set(ids.subarray(i * full, i * full + T), i * T);
+      return out;
     };
-    const orig = readout(model, { ids: clean.ids, time: clean.time }, clean.batch, query, answers, { record });
-    // The corrupted run also keeps the residual stream entering each block: patched passes resume from there, since
-    // the layers before a patch compute the same thing in every copy.
-    const entering = new Map<number, Tensor3D>();
-    const keepEntering = resumable(model) ? (layer: number, site: SiteName, x: Tensor3D) => { if (site === 'block_input') entering.set(layer, tf.keep(x.clone())); } : undefined;
-    const corr = readout(model, { ids: base.ids, time: base.time }, base.batch, query, answers, keepEntering ? { record: keepEntering } : undefined);
-    res.pOrig.set(orig.p, start); res.logitOrig.set(orig.logit, start);
-    res.pCorr.set(corr.p, start); res.logitCorr.set(corr.logit, start);
+    const c: Chunk = { m, T, query, answers, clean: truncate(batchTokens(s, s.tokens, rows).ids), base: truncate(batchTokens(s, corrupted, rows).ids) };
 
-    // Base runs: stacked copies of the corrupted batch, copy j patched at position live[j] only. A position after the
-    // query in every row cannot change the query's logits (the models are causal, tested in tests/models): its
-    // result is the corrupted run's, exactly, so it is filled in without a forward pass.
-    const live = positions.map((_, k) => k).filter((k) => pos[k]!.some((p, i) => p <= query[i]!));
-    const L = live.length;
-    const ids = new Int32Array(L * base.ids.length);
-    for (let j = 0; j < L; j++) ids.set(base.ids, j * base.ids.length);
-    const startAt = (layer: number): Start => {
-      const r = entering.get(layer);
-      return r ? { layer, residual: tf.tidy(() => tf.tile(r, [L, 1, 1]) as Tensor3D) } : { ids, time: base.time };
+    // The clean and corrupted runs record every site: (m, T, C) each.
+    const run = (ids: Int32Array) => {
+      const acts: Acts = new Map();
+      const record = (layer: number, site: SiteName, x: Tensor3D) => {
+        const key = `${layer}:${site}`;
+        if (acts.has(key)) throw new Error(`site ${site} of layer ${layer} is visited twice in one forward pass`);
+        acts.set(key, { layer, site, data: x.dataSync() as Float32Array, C: x.shape[2] });
+      };
+      const out = readout(model, () => model.forward({ ids, batch: m, time: T, hooks: { record } }), query, answers);
+      return { out, acts };
     };
-    const qRep = new Int32Array(L * m), aRep = new Int32Array(L * m), patchRows = new Int32Array(L * m), patchPos = new Int32Array(L * m);
-    for (let j = 0; j < L; j++) for (let i = 0; i < m; i++) {
-      qRep[j * m + i] = query[i]!; aRep[j * m + i] = answers[i]!;
-      patchRows[j * m + i] = j * m + i; patchPos[j * m + i] = pos[live[j]!]![i]!;
-    }
-    for (const [key, rec] of recorded) {
+    const orig = run(c.clean), corr = run(c.base);
+    res.pOrig.set(orig.out.p, start); res.logitOrig.set(orig.out.logit, start);
+    res.pCorr.set(corr.out.p, start); res.logitCorr.set(corr.out.logit, start);
+    const exec = new Executor(model, c, corr.acts, orig.acts);
+
+    for (const [key, rec] of orig.acts) {
+      if (wanted && !wanted.has(key)) continue;
       let list = byKey.get(key);
       if (!list) {
         list = positions.map((position) => ({ layer: rec.layer, site: rec.site, position, pRestored: new Float32Array(n), logitRestored: new Float32Array(n) }));
         byKey.set(key, list);
       }
-      for (let k = 0; k < P; k++) {
-        if (live.includes(k)) continue;
-        list[k]!.pRestored.set(corr.p, start);
-        list[k]!.logitRestored.set(corr.logit, start);
+      // Every cell starts from the corrupted run's numbers; only cells that can change them get a pass.
+      for (const r of list) { r.pRestored.set(corr.out.p, start); r.logitRestored.set(corr.out.logit, start); }
+      const base = corr.acts.get(key)!;
+      const cells: Cell[] = [];
+      for (let k = 0; k < P; k++) for (let i = 0; i < m; i++) {
+        const t = pos[k]![i]!;
+        if (t > query[i]!) continue; // after the query: cannot reach the readout (causal)
+        if (sameBits(rec.data, (i * T + t) * rec.C, base.data, (i * T + t) * rec.C, rec.C)) continue; // patching changes nothing
+        cells.push({ k, i, t });
       }
-      if (L === 0) continue;
-      const flat = new Float32Array(L * m * rec.C);
-      live.forEach((k, j) => flat.set(rec.values[k]!, j * m * rec.C));
-      const values = tf.tensor2d(flat, [L * m, rec.C]);
-      const patch: Patch = { layer: rec.layer, site: rec.site, rows: patchRows, positions: patchPos, values };
-      const from = startAt(rec.layer);
-      const out = readout(model, from, L * m, qRep, aRep, { patches: [patch] });
-      if ('residual' in from) from.residual.dispose();
-      values.dispose();
-      live.forEach((k, j) => {
-        list![k]!.pRestored.set(out.p.subarray(j * m, (j + 1) * m), start);
-        list![k]!.logitRestored.set(out.logit.subarray(j * m, (j + 1) * m), start);
-      });
+      const put = (cell: Cell, p: number, logit: number) => {
+        list![cell.k]!.pRestored[start + cell.i] = p;
+        list![cell.k]!.logitRestored[start + cell.i] = logit;
+      };
+      exec.site(rec.layer, rec.site, cells, put);
     }
-    for (const r of entering.values()) r.dispose();
     done += m;
     opts.progress?.(done, n);
   }

@@ -1,0 +1,203 @@
+/**
+ * @module passes — the patched forward passes of one chunk of the sweep (sweep.ts picks the cells; this runs them):
+ * one row per cell, resumed from the corrupted residual stream entering the patched block where the model allows,
+ * position-wise tails through one block, and block-input patches shared between the sites that lead to them.
+ */
+import { tf, type Tensor3D } from '../models/tf.ts';
+import type { Hooks, Patch, SiteName } from '../models/sites.ts';
+import type { TrainableLM } from '../train/loop.ts';
+import { gatherInt } from '../train/split.ts';
+
+/** Activations of one run at every site, (m, T, C) row-major on the host, by `${layer}:${site}`. */
+export type Acts = Map<string, { layer: number; site: SiteName; data: Float32Array; C: number }>;
+
+/** One chunk of examples: m rows, token ids (m, T) cut after the last query, and each row's query and answer. */
+export interface Chunk { m: number; T: number; query: Int32Array; answers: Int32Array; clean: Int32Array; base: Int32Array }
+
+/** Whether a[aOff…aOff+C) and b[bOff…bOff+C) hold the same float32 bit patterns (so ±0 and NaNs are told apart). */
+export function sameBits(a: Float32Array, aOff: number, b: Float32Array, bOff: number, C: number): boolean {
+  const x = new Uint32Array(a.buffer, a.byteOffset + 4 * aOff, C), y = new Uint32Array(b.buffer, b.byteOffset + 4 * bOff, C);
+  for (let j = 0; j < C; j++) if (x[j] !== y[j]) return false;
+  return true;
+}
+
+export interface Readout { p: Float32Array; logit: Float32Array }
+
+/** A model that can resume a forward pass from the residual stream entering a block (src/models/lm.ts). */
+export interface ResumableLM extends TrainableLM {
+  forwardFrom(layer: number, residual: Tensor3D, hooks?: Hooks): Tensor3D;
+  runBlock(layer: number, residual: Tensor3D, hooks?: Hooks): Tensor3D;
+  positionwiseFrom(layer: number, site: SiteName): boolean;
+}
+
+const resumable = (m: TrainableLM): m is ResumableLM => {
+  const r = m as Partial<ResumableLM>;
+  return typeof r.forwardFrom === 'function' && typeof r.runBlock === 'function' && typeof r.positionwiseFrom === 'function';
+};
+
+/** p(answer) and the answer's logit at each row's query position, from final hidden states (B, T, d). */
+export function readout(model: TrainableLM, hidden: () => Tensor3D, query: Int32Array, answers: Int32Array): Readout {
+  const [p, l] = tf.tidy(() => {
+    const logits = model.logitsAt(hidden(), Int32Array.from(query, (_, i) => i), query);
+    const onehot = tf.oneHot(tf.tensor1d(answers, 'int32'), logits.shape[1]).toFloat();
+    return [tf.sum(tf.mul(tf.softmax(logits), onehot), 1), tf.sum(tf.mul(logits, onehot), 1)];
+  });
+  const out = { p: p!.dataSync() as Float32Array, logit: l!.dataSync() as Float32Array };
+  p!.dispose(); l!.dispose();
+  return out;
+}
+
+const siteKey = (layer: number, site: SiteName) => `${layer}:${site}`;
+
+/** One patched cell: position index k, example row i of the chunk, time t = that position in row i. */
+export interface Cell { k: number; i: number; t: number }
+/** A cell whose patched value is given explicitly (C floats of `src` from `off`). */
+export interface ValuedCell extends Cell { src: Float32Array; off: number }
+
+export type Put = (cell: Cell, p: number, logit: number) => void;
+
+/** Runs the patched passes of one chunk. */
+export class Executor {
+  /** Results of block-input patches with the clean value, by `${layer}:${i}:${t}`: shared by every site that leads there. */
+  private readonly cleanInput = new Map<string, { p: number; logit: number }>();
+  private readonly nLayers: number;
+  /** The model, when it can resume from a block's input: otherwise every pass runs from the tokens. */
+  private readonly fast: ResumableLM | null;
+
+  constructor(
+    private readonly model: TrainableLM,
+    private readonly c: Chunk,
+    private readonly corr: Acts,
+    private readonly clean: Acts,
+  ) {
+    this.fast = resumable(model) ? model : null;
+    let L = 0;
+    for (const a of corr.values()) L = Math.max(L, a.layer + 1);
+    this.nLayers = L;
+  }
+
+  /** Patch `cells` of (layer, site) with their clean values and report each cell's readout. */
+  site(layer: number, site: SiteName, cells: Cell[], put: Put): void {
+    if (cells.length === 0) return;
+    const src = this.clean.get(siteKey(layer, site))!;
+    const valued = cells.map((x) => ({ ...x, src: src.data, off: (x.i * this.c.T + x.t) * src.C }));
+    if (this.fast && site === 'block_input') return this.blockInput(layer, valued, put);
+    if (this.fast && this.fast.positionwiseFrom(layer, site)) return this.tail(layer, site, valued, put);
+    const rowsOf = Int32Array.from(cells, (x) => x.i);
+    const out = this.pass(layer, rowsOf, { layer, site, cells: valued, C: src.C });
+    cells.forEach((x, j) => put(x, out.p[j]!, out.logit[j]!));
+  }
+
+  /**
+   * A position-wise tail site: one row per example with all its cells patched at once, through this block only;
+   * the block's output at each patched position is what that cell's own patch would give there (and the other
+   * positions keep the corrupted values), so each cell continues as a patch of the next block's input.
+   */
+  private tail(layer: number, site: SiteName, cells: ValuedCell[], put: Put): void {
+    const { T, query } = this.c;
+    const last = layer === this.nLayers - 1;
+    // Last layer: the readout sees the query position only, so a cell elsewhere changes nothing.
+    const live = last ? cells.filter((x) => x.t === query[x.i]) : cells;
+    if (live.length === 0) return;
+    const examples = [...new Set(live.map((x) => x.i))];
+    const slot = new Map(examples.map((i, j) => [i, j]));
+    // Two position names at the same time (e.g. next key = divider) are one cell with one value.
+    const seen = new Set<string>(), unique: ValuedCell[] = [];
+    for (const x of live) if (!seen.has(`${x.i}:${x.t}`)) { seen.add(`${x.i}:${x.t}`); unique.push(x); }
+    const C = this.clean.get(siteKey(layer, site))!.C;
+    const patch = { layer, site, cells: unique, C, row: (x: Cell) => slot.get(x.i)! };
+    const rows = Int32Array.from(examples);
+    if (last) {
+      const out = this.pass(layer, rows, patch);
+      for (const x of live) put(x, out.p[slot.get(x.i)!]!, out.logit[slot.get(x.i)!]!);
+      return;
+    }
+    const d = this.corr.get(siteKey(layer, 'block_output'))!.C;
+    const after = this.runBlock(layer, rows, patch); // (examples, T, d)
+    this.blockInput(layer + 1, live.map((x) => ({ k: x.k, i: x.i, t: x.t, src: after, off: (slot.get(x.i)! * T + x.t) * d })), put);
+  }
+
+  /**
+   * Cells of block `layer`'s input with given values: one resumed pass, one row per distinct (example, position);
+   * the cells of one call share one source array, so those two fix the value (two position names can name one
+   * time). A value equal to the corrupted one changes nothing; one equal to the clean one is the same pass whichever
+   * site led here, so its result is kept for the chunk.
+   */
+  private blockInput(layer: number, cells: ValuedCell[], put: Put): void {
+    const key = siteKey(layer, 'block_input');
+    const corr = this.corr.get(key)!, clean = this.clean.get(key)!, C = corr.C, T = this.c.T;
+    const groups: { rep: ValuedCell; cells: Cell[]; clean: boolean }[] = [], byCell = new Map<string, (typeof groups)[number]>();
+    for (const x of cells) {
+      const at = (x.i * T + x.t) * C;
+      if (x.src !== cells[0]!.src) throw new Error('blockInput: the cells of one call must share one source');
+      if (sameBits(x.src, x.off, corr.data, at, C)) continue;
+      const isClean = sameBits(x.src, x.off, clean.data, at, C);
+      const hit = isClean ? this.cleanInput.get(`${layer}:${x.i}:${x.t}`) : undefined;
+      if (hit) { put(x, hit.p, hit.logit); continue; }
+      const same = byCell.get(`${x.i}:${x.t}`);
+      if (same) { same.cells.push(x); continue; }
+      const g = { rep: x, cells: [x], clean: isClean };
+      byCell.set(`${x.i}:${x.t}`, g); groups.push(g);
+    }
+    if (groups.length === 0) return;
+    const reps = groups.map((g) => g.rep);
+    const out = this.pass(layer, Int32Array.from(reps, (x) => x.i), { layer, site: 'block_input', cells: reps, C });
+    groups.forEach((g, j) => {
+      const p = out.p[j]!, logit = out.logit[j]!;
+      if (g.clean) this.cleanInput.set(`${layer}:${g.rep.i}:${g.rep.t}`, { p, logit });
+      for (const x of g.cells) put(x, p, logit);
+    });
+  }
+
+  /**
+   * One pass over copies of the corrupted examples `rows` (row j = example rows[j]), patched at `patch.cells`
+   * (cell → row j by `patch.row`, default the cell's own index), read out at each row's query.
+   */
+  private pass(layer: number, rows: Int32Array, patch: CellPatch): Readout {
+    const { query, answers } = this.c;
+    const q = gatherInt(query, rows), a = gatherInt(answers, rows);
+    return readout(this.model, () => this.fast
+      ? this.fast.forwardFrom(layer, this.residual(layer, rows, patch), this.hooks(patch))
+      : this.model.forward({ ids: this.ids(rows), batch: rows.length, time: this.c.T, hooks: this.hooks(patch) }), q, a);
+  }
+
+  /** Block `layer` alone on copies of the corrupted examples `rows`, patched: its output (rows, T, d), on the host. */
+  private runBlock(layer: number, rows: Int32Array, patch: CellPatch): Float32Array {
+    return tf.tidy(() => this.fast!.runBlock(layer, this.residual(layer, rows, patch), this.hooks(patch)).dataSync() as Float32Array);
+  }
+
+  /** The corrupted residual stream entering block `layer` for `rows`; a block_input patch is written into it. */
+  private residual(layer: number, rows: Int32Array, patch: CellPatch): Tensor3D {
+    const { data, C } = this.corr.get(siteKey(layer, 'block_input'))!;
+    const T = this.c.T, span = T * C;
+    const r = new Float32Array(rows.length * span);
+    rows.forEach((i, j) => r.set(data.subarray(i * span, (i + 1) * span), j * span));
+    if (patch.site === 'block_input' && patch.layer === layer) {
+      patch.cells.forEach((x, j) => r.set(x.src.subarray(x.off, x.off + C), ((patch.row?.(x) ?? j) * T + x.t) * C));
+    }
+    return tf.tensor3d(r, [rows.length, T, C]);
+  }
+
+  private ids(rows: Int32Array): Int32Array {
+    const T = this.c.T, out = new Int32Array(rows.length * T);
+    rows.forEach((i, j) => out.set(this.c.base.subarray(i * T, (i + 1) * T), j * T));
+    return out;
+  }
+
+  /** The patch as hooks, unless it is already written into a resumed residual stream. */
+  private hooks(patch: CellPatch): Hooks | undefined {
+    if (this.fast && patch.site === 'block_input') return undefined;
+    const { cells, C } = patch;
+    const values = new Float32Array(cells.length * C);
+    cells.forEach((x, j) => values.set(x.src.subarray(x.off, x.off + C), j * C));
+    const p: Patch = {
+      layer: patch.layer, site: patch.site,
+      rows: Int32Array.from(cells, (x, j) => patch.row?.(x) ?? j),
+      positions: Int32Array.from(cells, (x) => x.t),
+      values: tf.tensor2d(values, [cells.length, C]),
+    };
+    return { patches: [p] };
+  }
+}
+
+interface CellPatch { layer: number; site: SiteName; cells: ValuedCell[]; C: number; row?: (x: Cell) => number }
