@@ -381,6 +381,8 @@ export function makeDeltaNet(opts: DeltaNetOptions = {}): MixerFactory {
     for (let h = 0; h < H; h++) { gainV[h] = 1 / Math.sqrt(Dh); gainV[H + h] = 1; offV[2 * H + h] = 1; }
 
     return {
+      // q_t is only read out at t (o_t = S_tᵀ q_t; no state depends on q), and all that follows is per position.
+      positionwiseFrom: ['q_conv'],
       forward(x: Tensor3D, ctx): Tensor3D {
         const [B, T] = x.shape;
         // q, k, v and β in one 2-D product: the four weights stacked along their output rows.

@@ -90,11 +90,13 @@ for (const cfg of CONFIGS) {
   });
 }
 
-test('the declared internal sites: Mamba ssm_output and gate, BaseConv (and Based\'s BaseConv layers) conv_output', () => {
+test('the declared internal sites: Mamba ssm_output and gate, BaseConv (and Based\'s BaseConv layers) conv_output, DeltaNet q_conv', () => {
   const mam = createLanguageModel({ mixer: 'mamba', d_model: 16, n_layers: 2, vocab_size: 12 });
   assert.ok(mam.positionwiseFrom(0, 'ssm_output') && mam.positionwiseFrom(1, 'gate'));
   assert.ok(!mam.positionwiseFrom(0, 'conv_output') && !mam.positionwiseFrom(0, 'conv_input'));
   const based = createLanguageModel({ mixer: 'based', d_model: 16, n_layers: 2, vocab_size: 12 });
   assert.ok(based.positionwiseFrom(0, 'conv_output'));
-  mam.dispose(); based.dispose();
+  const dn = createLanguageModel({ mixer: 'delta_net', d_model: 16, n_layers: 2, vocab_size: 12 });
+  assert.ok(dn.positionwiseFrom(0, 'q_conv') && !dn.positionwiseFrom(0, 'k_conv') && !dn.positionwiseFrom(0, 'v_conv'));
+  mam.dispose(); based.dispose(); dn.dispose();
 });
