@@ -14,7 +14,7 @@
  * `state_mixer.*`, then `norm1.*`, `norm2.*` (MambaBlock: the mixer, then `norm.weight`).
  */
 import { tf, type Tensor3D } from './tf.ts';
-import { layerNorm, rmsNorm } from './ops.ts';
+import { gatherRows, layerNorm, rmsNorm } from './ops.ts';
 import type { ResolvedModelConfig } from './config.ts';
 import type { MixerFactory } from './mixer.ts';
 import type { ParamStore } from './params.ts';
@@ -23,14 +23,38 @@ import { applySite, siteContext, type Hooks, type SiteName } from './sites.ts';
 
 export interface Block {
   readonly layer: number;
-  /** (B, T, d) → (B, T, d): the residual stream through one block, with this layer's sites applied. */
-  forward(r: Tensor3D, hooks?: Hooks): Tensor3D;
+  /**
+   * (B, T, d) → (B, T, d): the residual stream through one block, with this layer's sites applied. With `at` (one
+   * position per row) only those cells are wanted: the result is (B, 1, d), row b holding position at[b].
+   */
+  forward(r: Tensor3D, hooks?: Hooks, at?: Int32Array): Tensor3D;
   /**
    * Sites from which the rest of the block acts on each position alone: the block's output at position t depends on
    * the site's activation at t only (the residual adds, norms and MLP after the mixer, and the mixer's own
    * `positionwiseFrom`). The sweep patches all positions of such a site in one pass (src/interventions/sweep.ts).
    */
   readonly positionwiseFrom: ReadonlySet<SiteName>;
+}
+
+/** The transformer block's sites after its mixer output, which a cells-only (`at`) pass would not see in full. */
+const AFTER_MIXER: ReadonlySet<SiteName> = new Set(['mlp_input', 'mlp_output', 'block_output']);
+
+/** Whether `hooks` record anything, or patch one of `sites` of `layer`. */
+function watched(hooks: Hooks | undefined, layer: number, sites: ReadonlySet<SiteName>): boolean {
+  return hooks?.record !== undefined || (hooks?.patches ?? []).some((p) => p.layer === layer && sites.has(p.site));
+}
+
+/** (B, T, d) → (B, 1, d): row b's position at[b]. */
+function pickCells(x: Tensor3D, at: Int32Array): Tensor3D {
+  const [B, T, d] = x.shape;
+  if (at.length !== B) throw new Error(`block: ${at.length} positions for ${B} rows`);
+  const idx = Int32Array.from(at, (t, b) => {
+    if (!(t >= 0 && t < T)) throw new Error(`block: position ${t} of row ${b} is outside [0, ${T})`);
+    return b * T + t;
+  });
+  // One position for every row (the sweep's usual case: all queries at T − 1): a slice, far cheaper than a gather.
+  if (at.every((t) => t === at[0])) return tf.slice(x, [0, at[0] ?? 0, 0], [B, 1, d]);
+  return gatherRows(x.reshape([B * T, d]) as tf.Tensor2D, idx).reshape([B, 1, d]);
 }
 
 export function transformerBlock(cfg: ResolvedModelConfig, layer: number, store: ParamStore, mixer: MixerFactory): Block {
@@ -46,15 +70,20 @@ export function transformerBlock(cfg: ResolvedModelConfig, layer: number, store:
   return {
     layer,
     positionwiseFrom: new Set<SiteName>(['mixer_output', 'mlp_input', 'mlp_output', 'block_output', ...(seq.positionwiseFrom ?? [])]),
-    forward(r, hooks) {
+    forward(r, hooks, at) {
       const site = (name: Parameters<typeof applySite>[2], x: Tensor3D) => applySite(hooks, layer, name, x);
       r = site('block_input', r);
       const h = site('mixer_input', layerNorm(r, n1w, n1b));
       const m = site('mixer_output', seq.forward(h, siteContext(hooks, layer)));
       r = tf.add(r, m) as Tensor3D;
+      // Norm2 and the MLP act per position: when only the cells `at` are wanted and no hook looks at the rest of the
+      // block, they run on those cells alone (the MLP is most of a block's work; the sweep reads one cell per row).
+      const early = at !== undefined && !watched(hooks, layer, AFTER_MIXER);
+      if (early) r = pickCells(r, at);
       const u = site('mlp_input', layerNorm(r, n2w, n2b));
       const f = site('mlp_output', ff.forward(u));
-      return site('block_output', tf.add(r, f) as Tensor3D);
+      const out = site('block_output', tf.add(r, f) as Tensor3D);
+      return at && !early ? pickCells(out, at) : out;
     },
   };
 }
@@ -67,12 +96,13 @@ export function mambaBlock(cfg: ResolvedModelConfig, layer: number, store: Param
   return {
     layer,
     positionwiseFrom: new Set<SiteName>(['mixer_output', 'block_output', ...(seq.positionwiseFrom ?? [])]),
-    forward(r, hooks) {
+    forward(r, hooks, at) {
       const site = (name: Parameters<typeof applySite>[2], x: Tensor3D) => applySite(hooks, layer, name, x);
       r = site('block_input', r);
       const h = site('mixer_input', rmsNorm(r, nw));
       const m = site('mixer_output', seq.forward(h, siteContext(hooks, layer)));
-      return site('block_output', tf.add(r, m) as Tensor3D);
+      const out = site('block_output', tf.add(r, m) as Tensor3D);
+      return at ? pickCells(out, at) : out;
     },
   };
 }

@@ -79,12 +79,14 @@ export class LanguageModel {
   /**
    * The rest of a forward pass from the residual stream entering block `layer` (its `block_input`): blocks
    * layer…n−1, then ln_f. The interventions use it to skip the layers before a patch, which every patched copy
-   * shares with the unpatched run.
+   * shares with the unpatched run. With `at` (one position per row), only those cells: (B, 1, d), so the last block
+   * may run its position-wise part on them alone (Block.forward).
    */
-  forwardFrom(layer: number, residual: Tensor3D, hooks?: Hooks): Tensor3D {
+  forwardFrom(layer: number, residual: Tensor3D, hooks?: Hooks, at?: Int32Array): Tensor3D {
     if (!(layer >= 0 && layer < this.blocks.length)) throw new Error(`forwardFrom: layer ${layer} is outside [0, ${this.blocks.length})`);
     let r = residual;
-    for (const block of this.blocks.slice(layer)) r = block.forward(r, hooks);
+    const last = this.blocks.length - 1;
+    for (let i = layer; i <= last; i++) r = this.blocks[i]!.forward(r, hooks, i === last ? at : undefined);
     return layerNorm(r, this.lnfW, this.lnfB);
   }
 
