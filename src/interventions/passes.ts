@@ -21,11 +21,20 @@ export function sameBits(a: Float32Array, aOff: number, b: Float32Array, bOff: n
   return true;
 }
 
+/** FNV-1a over the bit patterns of x[off…off+n). */
+function hashBits(x: Float32Array, off: number, n: number): number {
+  const u = new Uint32Array(x.buffer, x.byteOffset + 4 * off, n);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ u[i]!, 0x01000193);
+  return h >>> 0;
+}
+
 export interface Readout { p: Float32Array; logit: Float32Array }
 
 /** A model that can resume a forward pass from the residual stream entering a block (src/models/lm.ts). */
 export interface ResumableLM extends TrainableLM {
-  forwardFrom(layer: number, residual: Tensor3D, hooks?: Hooks): Tensor3D;
+  /** With `at`, hidden states only at row b's position at[b]: (B, 1, d). */
+  forwardFrom(layer: number, residual: Tensor3D, hooks?: Hooks, at?: Int32Array): Tensor3D;
   runBlock(layer: number, residual: Tensor3D, hooks?: Hooks): Tensor3D;
   positionwiseFrom(layer: number, site: SiteName): boolean;
 }
@@ -35,10 +44,10 @@ const resumable = (m: TrainableLM): m is ResumableLM => {
   return typeof r.forwardFrom === 'function' && typeof r.runBlock === 'function' && typeof r.positionwiseFrom === 'function';
 };
 
-/** p(answer) and the answer's logit at each row's query position, from final hidden states (B, T, d). */
-export function readout(model: TrainableLM, hidden: () => Tensor3D, query: Int32Array, answers: Int32Array): Readout {
+/** p(answer) and the answer's logit at row i's position `at[i]` (its query) of the final hidden states (B, T, d). */
+export function readout(model: TrainableLM, hidden: () => Tensor3D, at: Int32Array, answers: Int32Array): Readout {
   const [p, l] = tf.tidy(() => {
-    const logits = model.logitsAt(hidden(), Int32Array.from(query, (_, i) => i), query);
+    const logits = model.logitsAt(hidden(), Int32Array.from(at, (_, i) => i), at);
     const onehot = tf.oneHot(tf.tensor1d(answers, 'int32'), logits.shape[1]).toFloat();
     return [tf.sum(tf.mul(tf.softmax(logits), onehot), 1), tf.sum(tf.mul(logits, onehot), 1)];
   });
@@ -58,8 +67,8 @@ export type Put = (cell: Cell, p: number, logit: number) => void;
 
 /** Runs the patched passes of one chunk. */
 export class Executor {
-  /** Results of block-input patches with the clean value, by `${layer}:${i}:${t}`: shared by every site that leads there. */
-  private readonly cleanInput = new Map<string, { p: number; logit: number }>();
+  /** Results of block-input patches by `${layer}:${i}:${t}:${hash of the value}`: shared by every site that leads there. */
+  private readonly known = new Map<string, { value: Float32Array; p: number; logit: number }[]>();
   private readonly nLayers: number;
   /** The model, when it can resume from a block's input: otherwise every pass runs from the tokens. */
   private readonly fast: ResumableLM | null;
@@ -118,33 +127,32 @@ export class Executor {
   }
 
   /**
-   * Cells of block `layer`'s input with given values: one resumed pass, one row per distinct (example, position);
-   * the cells of one call share one source array, so those two fix the value (two position names can name one
-   * time). A value equal to the corrupted one changes nothing; one equal to the clean one is the same pass whichever
-   * site led here, so its result is kept for the chunk.
+   * Cells of block `layer`'s input with given values: one resumed pass, one row per distinct (example, position,
+   * value). A value equal to the corrupted one changes nothing. The result of every (example, position, value) is
+   * kept for the chunk: different sites can lead to the same block input bit for bit (a block's output and the next
+   * block's input; a patched MLP input and the MLP output it produces), and then they share one pass.
    */
   private blockInput(layer: number, cells: ValuedCell[], put: Put): void {
-    const key = siteKey(layer, 'block_input');
-    const corr = this.corr.get(key)!, clean = this.clean.get(key)!, C = corr.C, T = this.c.T;
-    const groups: { rep: ValuedCell; cells: Cell[]; clean: boolean }[] = [], byCell = new Map<string, (typeof groups)[number]>();
+    const corr = this.corr.get(siteKey(layer, 'block_input'))!, C = corr.C, T = this.c.T;
+    const groups: { key: string; rep: ValuedCell; cells: Cell[] }[] = [], pending = new Map<string, (typeof groups)[number][]>();
     for (const x of cells) {
-      const at = (x.i * T + x.t) * C;
-      if (x.src !== cells[0]!.src) throw new Error('blockInput: the cells of one call must share one source');
-      if (sameBits(x.src, x.off, corr.data, at, C)) continue;
-      const isClean = sameBits(x.src, x.off, clean.data, at, C);
-      const hit = isClean ? this.cleanInput.get(`${layer}:${x.i}:${x.t}`) : undefined;
+      if (sameBits(x.src, x.off, corr.data, (x.i * T + x.t) * C, C)) continue;
+      const key = `${layer}:${x.i}:${x.t}:${hashBits(x.src, x.off, C)}`;
+      const hit = this.known.get(key)?.find((e) => sameBits(e.value, 0, x.src, x.off, C));
       if (hit) { put(x, hit.p, hit.logit); continue; }
-      const same = byCell.get(`${x.i}:${x.t}`);
+      const same = pending.get(key)?.find((g) => sameBits(g.rep.src, g.rep.off, x.src, x.off, C));
       if (same) { same.cells.push(x); continue; }
-      const g = { rep: x, cells: [x], clean: isClean };
-      byCell.set(`${x.i}:${x.t}`, g); groups.push(g);
+      const g = { key, rep: x, cells: [x] };
+      pending.set(key, [...(pending.get(key) ?? []), g]);
+      groups.push(g);
     }
     if (groups.length === 0) return;
     const reps = groups.map((g) => g.rep);
     const out = this.pass(layer, Int32Array.from(reps, (x) => x.i), { layer, site: 'block_input', cells: reps, C });
     groups.forEach((g, j) => {
       const p = out.p[j]!, logit = out.logit[j]!;
-      if (g.clean) this.cleanInput.set(`${layer}:${g.rep.i}:${g.rep.t}`, { p, logit });
+      const entry = { value: g.rep.src.slice(g.rep.off, g.rep.off + C), p, logit };
+      this.known.set(g.key, [...(this.known.get(g.key) ?? []), entry]);
       for (const x of g.cells) put(x, p, logit);
     });
   }
@@ -156,14 +164,19 @@ export class Executor {
   private pass(layer: number, rows: Int32Array, patch: CellPatch): Readout {
     const { query, answers } = this.c;
     const q = gatherInt(query, rows), a = gatherInt(answers, rows);
-    return readout(this.model, () => this.fast
-      ? this.fast.forwardFrom(layer, this.residual(layer, rows, patch), this.hooks(patch))
-      : this.model.forward({ ids: this.ids(rows), batch: rows.length, time: this.c.T, hooks: this.hooks(patch) }), q, a);
+    // Resumed passes ask for the query cells only, (rows, 1, d), so the last block can skip the other positions.
+    return this.fast
+      ? readout(this.model, () => this.fast!.forwardFrom(layer, this.residual(layer, rows, patch), this.hooks(patch), q), new Int32Array(rows.length), a)
+      : readout(this.model, () => this.model.forward({ ids: this.ids(rows), batch: rows.length, time: this.c.T, hooks: this.hooks(patch) }), q, a);
   }
 
   /** Block `layer` alone on copies of the corrupted examples `rows`, patched: its output (rows, T, d), on the host. */
   private runBlock(layer: number, rows: Int32Array, patch: CellPatch): Float32Array {
-    return tf.tidy(() => this.fast!.runBlock(layer, this.residual(layer, rows, patch), this.hooks(patch)).dataSync() as Float32Array);
+    // Read out after the tidy: a typed array returned from tf.tidy is walked element by element for tensors.
+    const out = tf.tidy(() => this.fast!.runBlock(layer, this.residual(layer, rows, patch), this.hooks(patch)));
+    const data = out.dataSync() as Float32Array;
+    out.dispose();
+    return data;
   }
 
   /** The corrupted residual stream entering block `layer` for `rows`; a block_input patch is written into it. */
