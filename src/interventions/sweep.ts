@@ -8,7 +8,9 @@
  * gives the numbers of separate passes (tested against a plain one-cell-per-pass sweep in
  * tests/interventions/sweep-reference.test.ts). What makes the sweep cheap is the work it provably need not do
  * (this file picks the cells that need a pass, passes.ts runs them):
- *  - time: the models are causal and the readout is at the query, so every pass stops at the last query position;
+ *  - time: the models are causal and the readout is at the query, so every pass stops at the last query position,
+ *    the last block runs its position-wise part (norm2, MLP) at the query only (LanguageModel.forwardFrom's cells),
+ *    and the recurrent kernels start each row at its first changed step from the corrupted run's state (prefix.ts);
  *  - cells that cannot change the readout take the corrupted run's numbers without a pass: a position after the
  *    query, and a cell whose clean activation equals the corrupted one bit for bit (patching it changes nothing);
  *  - layers: a patched pass resumes from the corrupted residual stream entering the patched block
@@ -16,13 +18,14 @@
  *  - position-wise tails: where the rest of the block acts on each position alone (Block.positionwiseFrom: the
  *    mixer's output, the MLP, Mamba's ssm_output and gate, DeltaNet's q), all positions of an example are patched
  *    in one row of one pass through that block only, and each patched position then enters the next block as a
- *    patch of its input; in the last layer only the query position can change the readout. A patched block input
- *    equal to the clean one is the same pass as that block input's own patch, and is run once.
+ *    patch of its input; in the last layer only the query position can change the readout. Block inputs equal bit
+ *    for bit (a block's output and the next block's input, an MLP input and its output) share one pass.
  */
 import type { Tensor3D } from '../models/tf.ts';
 import type { SiteName } from '../models/sites.ts';
 import type { TrainableLM } from '../train/loop.ts';
 import { batchTokens, gatherInt, POSITION_NAMES, type PositionName, type Split } from '../train/split.ts';
+import { PrefixCache, withPrefixCache } from '../models/prefix.ts';
 import { Executor, readout, sameBits, type Acts, type Cell, type Chunk } from './passes.ts';
 
 export type Corruption = 'key' | 'value';
@@ -101,34 +104,39 @@ export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): Sw
       const out = readout(model, () => model.forward({ ids, batch: m, time: T, hooks: { record } }), query, answers);
       return { out, acts };
     };
-    const orig = run(c.clean), corr = run(c.base);
+    // The corrupted run keeps its recurrent states (prefix.ts): every patched row repeats it up to the patch.
+    const prefixes = new PrefixCache();
+    const orig = run(c.clean), corr = withPrefixCache(prefixes, 'record', () => run(c.base));
     res.pOrig.set(orig.out.p, start); res.logitOrig.set(orig.out.logit, start);
     res.pCorr.set(corr.out.p, start); res.logitCorr.set(corr.out.logit, start);
     const exec = new Executor(model, c, corr.acts, orig.acts);
 
-    for (const [key, rec] of orig.acts) {
-      if (wanted && !wanted.has(key)) continue;
-      let list = byKey.get(key);
-      if (!list) {
-        list = positions.map((position) => ({ layer: rec.layer, site: rec.site, position, pRestored: new Float32Array(n), logitRestored: new Float32Array(n) }));
-        byKey.set(key, list);
+    // Patched passes: every (layer, site) in forward order, each cell starting from the corrupted run's numbers.
+    const sites = [...orig.acts].filter(([key]) => !wanted || wanted.has(key));
+    withPrefixCache(prefixes, 'reuse', () => {
+      for (const [key, rec] of sites) {
+        let list = byKey.get(key);
+        if (!list) {
+          list = positions.map((position) => ({ layer: rec.layer, site: rec.site, position, pRestored: new Float32Array(n), logitRestored: new Float32Array(n) }));
+          byKey.set(key, list);
+        }
+        for (const r of list) { r.pRestored.set(corr.out.p, start); r.logitRestored.set(corr.out.logit, start); }
+        // Only cells that can change the readout get a pass.
+        const base = corr.acts.get(key)!;
+        const cells: Cell[] = [];
+        for (let k = 0; k < P; k++) for (let i = 0; i < m; i++) {
+          const t = pos[k]![i]!;
+          if (t > query[i]!) continue; // after the query: cannot reach the readout (causal)
+          if (sameBits(rec.data, (i * T + t) * rec.C, base.data, (i * T + t) * rec.C, rec.C)) continue; // patching changes nothing
+          cells.push({ k, i, t });
+        }
+        const out = list;
+        exec.site(rec.layer, rec.site, cells, (cell, p, logit) => {
+          out[cell.k]!.pRestored[start + cell.i] = p;
+          out[cell.k]!.logitRestored[start + cell.i] = logit;
+        });
       }
-      // Every cell starts from the corrupted run's numbers; only cells that can change them get a pass.
-      for (const r of list) { r.pRestored.set(corr.out.p, start); r.logitRestored.set(corr.out.logit, start); }
-      const base = corr.acts.get(key)!;
-      const cells: Cell[] = [];
-      for (let k = 0; k < P; k++) for (let i = 0; i < m; i++) {
-        const t = pos[k]![i]!;
-        if (t > query[i]!) continue; // after the query: cannot reach the readout (causal)
-        if (sameBits(rec.data, (i * T + t) * rec.C, base.data, (i * T + t) * rec.C, rec.C)) continue; // patching changes nothing
-        cells.push({ k, i, t });
-      }
-      const put = (cell: Cell, p: number, logit: number) => {
-        list![cell.k]!.pRestored[start + cell.i] = p;
-        list![cell.k]!.logitRestored[start + cell.i] = logit;
-      };
-      exec.site(rec.layer, rec.site, cells, put);
-    }
+    });
     done += m;
     opts.progress?.(done, n);
   }

@@ -32,6 +32,7 @@
 import { tf, type Tensor, type Tensor3D } from './tf.ts';
 import { causalConv1d, linear, rmsNorm, silu } from './ops.ts';
 import { torchDefault } from './params.ts';
+import { activePrefixCache, rowStarts, stepInputs, type RowStarts } from './prefix.ts';
 import type { MixerFactory } from './mixer.ts';
 
 type Tensor4D = tf.Tensor4D;
@@ -176,25 +177,31 @@ function load(dst: Float64Array, src: Float32Array, off: number, Dh: number): vo
  * update-then-read pass did, so the numbers are the same bit for bit; S is walked once per step instead of twice.
  * Measured on wasm, B 320, T 9, H 2, Dh 32 (forward only, best of 15): 27–31 ms before, 15 ms (keep omitted) to 16 ms.
  */
-function fusedForward(d: Dims, x: Float32Array, bt: Float32Array, o: Float32Array, keep?: { rs: Float64Array; finals: Float64Array }): void {
+function fusedForward(d: Dims, x: Float32Array, bt: Float32Array, o: Float32Array, keep?: { rs: Float64Array; finals: Float64Array },
+  rows?: RowStarts | null): void {
   const { B, T, H, Dh, P } = d, PP = P * P;
   const q = new Float64Array(P), ku = new Float64Array(P), kn = new Float64Array(P), v = new Float64Array(P);
   // Without `keep`, one P-vector holds r: a column's r_{t+1} is written only after its r_t was read.
   const scratchR = keep ? null : new Float64Array(P), scratchS = keep ? null : new Float64Array(PP);
   for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
     const g = b * H + h;
+    // Steps before t0 are known (prefix reuse, prefix.ts): their outputs are in o, S starts as the state after them.
+    const t0 = rows ? rows.start[b]! : 0;
+    if (t0 >= T) continue;
     const S = keep ? keep.finals.subarray(g * PP, (g + 1) * PP) : scratchS!.fill(0); // updated in place from S_0 = 0
+    if (t0 > 0) S.set(rows!.init[b]!.subarray(h * PP, (h + 1) * PP));
     const rs = keep ? keep.rs : scratchR!;
     const rAt = keep ? (t: number) => (g * T + t) * P : () => 0; // where r_t lives
     const kAt = (t: number) => ((b * T + t) * 3 * H + H + h) * Dh;
-    // r_0 = v_0 − S_{−1}ᵀ k_0 with S_{−1} = 0, computed as every later r is (so signed zeros agree too).
-    load(kn, x, kAt(0), Dh); load(v, x, ((b * T) * 3 * H + 2 * H + h) * Dh, Dh);
-    for (let j = 0, r0 = rAt(0); j < P; j++) {
+    // r_t0 = v_t0 − S_{t0−1}ᵀ k_t0 (S_{−1} = 0), computed as every later r is (so signed zeros agree too).
+    load(kn, x, kAt(t0), Dh); load(v, x, ((b * T + t0) * 3 * H + 2 * H + h) * Dh, Dh);
+    for (let j = 0, r0 = rAt(t0); j < P; j++) {
       let a = v[j]!;
       for (let i = 0; i < P; i++) a -= kn[i]! * S[i * P + j]!;
       rs[r0 + j] = a;
     }
-    for (let t = 0; t < T; t++) {
+    const save = rows?.save;
+    for (let t = t0; t < T; t++) {
       const row3 = (b * T + t) * 3 * H, beta_t = bt[(b * T + t) * H + h]!, r0 = rAt(t);
       load(q, x, (row3 + h) * Dh, Dh);
       for (let i = 0; i < P; i++) ku[i] = kn[i]! * beta_t; // kn holds k_t here
@@ -229,6 +236,7 @@ function fusedForward(d: Dims, x: Float32Array, bt: Float32Array, o: Float32Arra
         if (j + 1 < Dh) o[o0 + j + 1] = o1a;
         if (next) { rs[r1 + j] = n0; rs[r1 + j + 1] = n1; }
       }
+      if (save) save.set(S, ((b * T + t) * H + h) * PP);
     }
   }
 }
@@ -313,9 +321,15 @@ const dimsOf = (qkv: Tensor4D): Dims => {
 /** The fused forward pass alone, off the tape: the same kernel without the saved r_t and S_T, bit-equal (tested). */
 export const deltaRuleFusedInference: DeltaRule = (qkv, beta) => {
   const d = dimsOf(qkv);
-  const o = new Float32Array(d.B * d.T * d.H * d.Dh);
-  fusedForward(d, qkv.dataSync() as Float32Array, beta.dataSync() as Float32Array, o);
-  return tf.tensor4d(o, [d.B, d.T, d.H, d.Dh]);
+  const { B, T, H, Dh, P } = d;
+  const x = qkv.dataSync() as Float32Array, bt = beta.dataSync() as Float32Array;
+  const o = new Float32Array(B * T * H * Dh);
+  // A row's step t reads qkv[b, t] (3H·Dh floats) and β[b, t] (H): those are what prefix reuse compares.
+  const width = 3 * H * Dh + H;
+  const rows = activePrefixCache() ? rowStarts(`delta_rule:${H}:${Dh}`, B, T, width, H * P * P, H * Dh, stepInputs(B * T, [[x, 3 * H * Dh], [bt, H]]), o) : null;
+  fusedForward(d, x, bt, o, undefined, rows);
+  rows?.keep();
+  return tf.tensor4d(o, [B, T, H, Dh]);
 };
 
 /** The fused op with its hand-written gradient: what deltaRuleFused runs while a tape records. */

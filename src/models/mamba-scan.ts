@@ -19,6 +19,7 @@
  *    check the fused op's values and gradients against it.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
+import { activePrefixCache, rowStarts, stepInputs, type RowStarts } from './prefix.ts';
 
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 
@@ -105,9 +106,18 @@ export function selectiveScanInference(u: Tensor3D, delta: Tensor3D, A: Tensor2D
   const [B, T, E, S] = checkShapes(u, delta, A, Bm, Cm, D);
   const x = u.dataSync() as Float32Array, a = A.dataSync() as Float32Array, dd = D.dataSync() as Float32Array;
   const bm = Bm.dataSync() as Float32Array, cm = Cm.dataSync() as Float32Array;
-  const dl = opts.deltaSoftplus ? softplusJS(delta.dataSync() as Float32Array) : delta.dataSync() as Float32Array;
+  const raw = delta.dataSync() as Float32Array;
+  const dl = opts.deltaSoftplus ? softplusJS(raw) : raw;
   const y = new Float32Array(B * T * E);
-  scanForwardOnly(B, T, E, S, x, dl, a, bm, cm, dd, y);
+  // Prefix reuse (prefix.ts): step t of row b reads u, delta, B and C at (b, t); A, D and the softplus flag are the same
+  // for every step, so they go into the tag.
+  const cache = activePrefixCache();
+  const rows = cache
+    ? rowStarts(`scan:${E}:${S}:${opts.deltaSoftplus ? 1 : 0}:${cache.idOf(a, dd)}`, B, T, 2 * E + 2 * S, E * S, E,
+      stepInputs(B * T, [[x, E], [raw, E], [bm, S], [cm, S]]), y)
+    : null;
+  scanForwardOnly(B, T, E, S, x, dl, a, bm, cm, dd, y, rows);
+  rows?.keep();
   return tf.tensor3d(y, [B, T, E]);
 }
 
@@ -154,11 +164,14 @@ function scanForward(B: number, T: number, E: number, S: number, x: Float32Array
  * E channels), are read once into float64 buffers, so the inner loop does no float32 loads; the values are the same.
  */
 function scanForwardOnly(B: number, T: number, E: number, S: number, x: Float32Array, dl: Float32Array, a32: Float32Array,
-  bm: Float32Array, cm: Float32Array, dd: Float32Array, y: Float32Array): void {
-  const h = new Float64Array(E * S), a = Float64Array.from(a32), bv = new Float64Array(S), cv = new Float64Array(S);
+  bm: Float32Array, cm: Float32Array, dd: Float32Array, y: Float32Array, rows: RowStarts | null): void {
+  const ES = E * S;
+  const h = new Float64Array(ES), a = Float64Array.from(a32), bv = new Float64Array(S), cv = new Float64Array(S);
   for (let b = 0; b < B; b++) {
-    h.fill(0);
-    for (let t = 0; t < T; t++) {
+    // Steps before t0 are known (prefix reuse): their outputs are in y, h starts as the state after them.
+    const t0 = rows ? rows.start[b]! : 0;
+    if (t0 > 0) h.set(rows!.init[b]!); else h.fill(0);
+    for (let t = t0; t < T; t++) {
       const bt = b * T + t, bs = bt * S;
       for (let s = 0; s < S; s++) { bv[s] = bm[bs + s]!; cv[s] = cm[bs + s]!; }
       for (let e = 0; e < E; e++) {
@@ -173,6 +186,7 @@ function scanForwardOnly(B: number, T: number, E: number, S: number, x: Float32A
         }
         y[i] = acc + dd[e]! * ut;
       }
+      if (rows?.save) rows.save.set(h, (b * T + t) * ES);
     }
   }
 }
