@@ -12,6 +12,7 @@
  * The outcome still names it (`recomputedSame`), as Shake's RunChanged does.
  */
 import { EngineError, isEngineError } from './errors.ts';
+import { nowMs } from './clock.ts';
 import { existsSync } from 'node:fs';
 import { rmTree, rmTreeAsync } from './fsutil.ts';
 import type { Recipe } from './key.ts';
@@ -46,11 +47,11 @@ export type FreshCheck = { fresh: StageResult } | { fresh?: undefined; t0: numbe
  * the one decision this function makes, and the artifacts are stat'ed once.
  */
 export function checkFresh(ses: Session, stage: Stage, key: string, force: boolean): FreshCheck {
-  const t0 = performance.now();
+  const t0 = nowMs();
   const prev = force ? undefined : ses.ws.get(stage.id);
   if (prev && prev.key === key) {
     const chk = ses.ws.check(stage.id, prev);
-    if (chk.ok) return { fresh: { outcome: { stage: stage.id, key, action: 'fresh', ms: performance.now() - t0 }, outputs: prev.outputs } };
+    if (chk.ok) return { fresh: { outcome: { stage: stage.id, key, action: 'fresh', ms: nowMs() - t0 }, outputs: prev.outputs } };
     return { t0, warning: `${chk.detail}; putting it back` };
   }
   return { t0 };
@@ -64,7 +65,7 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
   const { reporter } = deps;
   const prev = ses.ws.get(id);
   const done = (action: StageOutcome['action'], outputs?: Manifest, extra: Partial<StageOutcome> = {}): StageResult => ({
-    outcome: { stage: id, key, action, ms: performance.now() - t0, ...extra },
+    outcome: { stage: id, key, action, ms: nowMs() - t0, ...extra },
     ...(outputs ? { outputs } : {}),
   });
   if (step1.warning) reporter.warn(step1.warning);
@@ -105,7 +106,7 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
   const tmp = ses.store.makeTmp(id);
   const outDir = tmp;
   const scratchDir = ses.scratchDir(id, key);
-  const started = performance.now();
+  const started = nowMs();
   try {
     reporter.stageStart(id, 'run', ses.history.forecast(id));
     const inputs: Record<string, string> = {};
@@ -130,7 +131,7 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
     if (committed) ({ manifest: outputs, stats, ms } = committed);
     else {
       if (deps.signal.aborted) return done('cancelled');
-      ms = performance.now() - started;
+      ms = nowMs() - started;
       outputs = await ses.store.ingest(id, outDir, stage.outputs, stage.volatile);
       ses.store.writeRun({ v: 1, key, stage: id, recipe, outputs, ms: Math.round(ms), at: new Date().toISOString() });
       stats = ses.ws.materialize(ses.store, id, outputs);
@@ -139,7 +140,7 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
     ses.history.recordDuration(id, ms);
     if (existsSync(scratchDir)) await rmTreeAsync(scratchDir);
     const change = !prev ? 'new' : manifestDigest(prev.outputs) === manifestDigest(outputs) ? 'recomputedSame' : 'recomputedDiff';
-    return done('ran', outputs, { change, ms: performance.now() - started });
+    return done('ran', outputs, { change, ms: nowMs() - started });
   } catch (e) {
     if (isEngineError(e) && e.code === 'cancelled') return done('cancelled', undefined, { error: e });
     if (deps.signal.aborted && !isEngineError(e)) return done('cancelled', undefined, { error: e });

@@ -8,6 +8,7 @@ import { selectTargets, type Pipeline } from '../../engine/pipeline.ts';
 import { inspect } from '../../engine/explain.ts';
 import { consoleReporter, fmtMs } from '../../engine/progress.ts';
 import { formatError } from '../../engine/errors.ts';
+import { nowMs } from '../../engine/clock.ts';
 import { manifestFiles } from '../../engine/store.ts';
 import { interruptSignal, line, type Ctx } from '../context.ts';
 import { chooseExecutor } from '../executor.ts';
@@ -46,7 +47,7 @@ export async function runTargets(ctx: Ctx, targets: readonly string[]): Promise<
   const json = ctx.options.json;
   const reporter = consoleReporter({ json, verbose: ctx.options.verbose, out: ctx.out, err: ctx.err });
   const intr = interruptSignal(ctx);
-  const t0 = performance.now();
+  const t0 = nowMs();
   let result: BuildResult;
   const where = await chooseExecutor(ctx, ctx.loaded.pipeline);
   try {
@@ -69,7 +70,7 @@ export async function runTargets(ctx: Ctx, targets: readonly string[]): Promise<
   }
   const c: Record<string, number> = { ran: 0, restored: 0, fresh: 0, failed: 0, cancelled: 0 };
   for (const o of result.outcomes) c[o.action] = (c[o.action] ?? 0) + 1;
-  const summary = `${c.ran} ran, ${c.restored} restored, ${c.fresh} fresh, ${c.failed} failed, ${c.cancelled} cancelled in ${fmtMs(performance.now() - t0)}`;
+  const summary = `${c.ran} ran, ${c.restored} restored, ${c.fresh} fresh, ${c.failed} failed, ${c.cancelled} cancelled in ${fmtMs(nowMs() - t0)}`;
   line(json ? ctx.err : ctx.out, summary);
   if (intr.interrupted()) return { code: 130, result };
   if (!result.ok) {
