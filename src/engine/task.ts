@@ -169,10 +169,11 @@ export interface Stage<P = any> {
   readonly __stage: true;
 }
 
-const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._=,+@-]*$/;
+/** A whole stage id: slash-separated segments, each of letters, digits and ._=,+@- starting with a letter, digit or _. */
+export const STAGE_ID = /^[A-Za-z0-9_][A-Za-z0-9._=,+@-]*(?:\/[A-Za-z0-9_][A-Za-z0-9._=,+@-]*)*$/;
 
 export function checkStageId(id: unknown, where = 'stage id'): string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > 200 || !id.split('/').every((s) => SEGMENT.test(s))) {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 200 || !STAGE_ID.test(id)) {
     throw new EngineError({
       code: 'stage_invalid',
       message: `invalid ${where} ${JSON.stringify(id)}`,
@@ -183,8 +184,15 @@ export function checkStageId(id: unknown, where = 'stage id'): string {
   return id;
 }
 
+/**
+ * Names made of stage-id segments (optionally with a trailing `/`) pass every check below; testing
+ * them with one regex first keeps declaring a thousand stages cheap.
+ */
+const PLAIN_OUTPUT = /^[A-Za-z0-9_][A-Za-z0-9._=,+@-]*(?:\/[A-Za-z0-9_][A-Za-z0-9._=,+@-]*)*\/?$/;
+
 /** Output names must stay inside the output dir: no absolute paths, no `..`, no empty segments. */
 export function checkOutputName(stageId: string, name: unknown): string {
+  if (typeof name === 'string' && PLAIN_OUTPUT.test(name)) return name;
   const bad = (why: string): EngineError =>
     new EngineError({
       code: 'stage_invalid',

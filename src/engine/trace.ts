@@ -16,6 +16,7 @@ import { writeFileAtomicSync, rmTree, readIfAny, stillHolds } from './fsutil.ts'
 import { hashFileSync } from './hash.ts';
 import { manifestFiles, type FileOut, type Manifest, type Store } from './store.ts';
 import { EngineError } from './errors.ts';
+import { STAGE_ID } from './task.ts';
 import type { LockStamp } from './lockfile.ts';
 
 export type StatTriple = [size: number, mtimeNs: string, ino: string];
@@ -32,8 +33,6 @@ export const WORKSPACE_INDEX = '.mecheval-index.json';
 
 export type CheckResult = { ok: true } | { ok: false; kind: 'missing' | 'corrupt'; detail: string };
 const OK: CheckResult = Object.freeze({ ok: true });
-/** a whole valid stage id (task.ts checkStageId) */
-const STAGE_ID = /^[A-Za-z0-9_][A-Za-z0-9._=,+@-]*(?:\/[A-Za-z0-9_][A-Za-z0-9._=,+@-]*)*$/;
 
 export class Workspace {
   private entries: Record<string, WorkspaceEntry> = {};

@@ -199,3 +199,20 @@ test('stage dirs: concatenation for valid ids equals path.join; anything else is
   assert.equal(ws.stageDir('a/../b'), join('/tmp/ws', 'b'));
   assert.equal(ws.stageDir('a//b'), join('/tmp/ws', 'a', 'b'));
 });
+
+test('declaring stages: the one-regex checks accept and reject exactly what the per-part checks do', async () => {
+  const { checkStageId, checkOutputName, STAGE_ID } = await import('../../src/engine/task.ts');
+  // the per-segment rule checkStageId had before, for comparison
+  const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._=,+@-]*$/;
+  const ids = ['a', 'a/b', 'train/mamba-d64-lr1e-3', 'x=1,y+2@z', '_a/9.b', '', '/a', 'a/', 'a//b', '../a', 'a/../b', 'a b', '.hidden', 'a/.b', 'é', 'a\nb', 'a/b\n'];
+  for (const id of ids) assert.equal(STAGE_ID.test(id), id.split('/').every((s) => SEGMENT.test(s)), JSON.stringify(id));
+  for (const id of ids) {
+    const ok = id.length > 0 && id.split('/').every((s) => SEGMENT.test(s));
+    assert.equal((() => { try { return checkStageId(id) === id; } catch { return false; } })(), ok, JSON.stringify(id));
+  }
+  const valid = ['out.txt', 'plots/', 'dir/sub/x.bin', '.hidden', 'a/.b', 'a-b_c=1,2+3@4', 'a..b', '...x', 'sp ace'];
+  const invalid = ['', '../x', 'a/../../x', '/etc/passwd', 'a//b', './a', 'a/.', 'a\\b', 'C:/x', 'c:x', 'x\0', '..', 'a/..', 'a//'];
+  for (const n of valid) assert.equal(checkOutputName('s', n), n, JSON.stringify(n));
+  for (const n of invalid) assert.throws(() => checkOutputName('s', n), /invalid output/, JSON.stringify(n));
+  assert.throws(() => checkOutputName('s', 3), /invalid output/);
+});
