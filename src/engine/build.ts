@@ -21,7 +21,7 @@ import { Session, type SessionOptions } from './session.ts';
 import { selectTargets, type Pipeline } from './pipeline.ts';
 import { validateParams } from './schema.ts';
 import { manifestDigest, type Manifest } from './store.ts';
-import { outputDigests, updateLockFile, type LockEntry } from './lockfile.ts';
+import { outputDigests, stampCurrent, stampDigest, updateLockFile, type LockEntry } from './lockfile.ts';
 import { silentReporter, type Reporter, type StageOutcome } from './progress.ts';
 import type { Json } from './key.ts';
 import type { Stage } from './task.ts';
@@ -168,20 +168,24 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
         reporter.stageEnd(o);
       }
     }
-    const built = new Map<string, LockEntry>();
-    const keys: Record<string, string> = {};
+    // what each stage left in the workspace: [id, key, its manifest] (the manifest digests are memoised)
+    const left: [Stage, string, Manifest][] = [];
     for (const s of stages) {
       const o = outcomes.get(s.id)!;
       const m = outputs.get(s.id);
-      if (m && o.key) {
-        built.set(s.id, { key: o.key, params: s.params as Json, outputs: outputDigests(m) });
-        keys[s.id] = o.key;
-      }
+      if (m && o.key) left.push([s, o.key, m]);
     }
     if (opts.lockFile !== false) {
-      ses.ws.lockStamp = updateLockFile(resolve(ses.root, opts.lockFile ?? p.lockFile), new Set(p.byId.keys()), built, ses.ws.lockStamp);
+      const path = resolve(ses.root, opts.lockFile ?? p.lockFile);
+      const declared = new Set(p.byId.keys());
+      const digest = stampDigest(declared, left.map(([s, key, m]) => [s.id, key, manifestDigest(m)] as const));
+      // A no-op run finds the lock file as it left it: no need to build its entries.
+      if (!stampCurrent(path, ses.ws.lockStamp, digest)) {
+        const built = new Map<string, LockEntry>(left.map(([s, key, m]) => [s.id, { key, params: s.params as Json, outputs: outputDigests(m) }]));
+        ses.ws.lockStamp = updateLockFile(path, declared, built, ses.ws.lockStamp, digest);
+      }
     }
-    if ([...outcomes.values()].some((o) => o.action === 'ran' || o.action === 'restored')) ses.history.recordRun(keys);
+    if ([...outcomes.values()].some((o) => o.action === 'ran' || o.action === 'restored')) ses.history.recordRun(Object.fromEntries(left.map(([s, key]) => [s.id, key])));
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     try {

@@ -5,9 +5,9 @@
  */
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { hashBytes } from './hash.ts';
+import { digestJson, type Json } from './key.ts';
 import { EngineError } from './errors.ts';
 import { writeFileAtomicSync } from './fsutil.ts';
-import type { Json } from './key.ts';
 import type { Manifest } from './store.ts';
 
 export interface LockEntry {
@@ -81,22 +81,35 @@ function statKey(path: string): string | undefined {
   }
 }
 
-export function builtDigest(declared: ReadonlySet<string>, built: ReadonlyMap<string, LockEntry>): string {
-  // one string hashed once (the same bytes as updating piece by piece, so the same digest): a
-  // thousand small updates cost more than the hashing itself
+/**
+ * The `built` part of a stamp: which ids are declared, and for each built stage its key and the
+ * digest of its recorded outputs (`digestJson(outputs)`, which is `manifestDigest` of the manifest
+ * they came from). Params need no place of their own: the key covers them.
+ */
+export function stampDigest(declared: ReadonlySet<string>, built: Iterable<readonly [id: string, key: string, outputsDigest: string]>): string {
+  // one string hashed once: a thousand small updates cost more than the hashing itself
   const parts: string[] = [`${declared.size}\0`];
   for (const id of declared) parts.push(`${id}\0`);
-  for (const [id, e] of built) parts.push(`${id}\0${e.key}\0${JSON.stringify(e.outputs)}\0${JSON.stringify(e.params)}\0`);
+  for (const [id, key, outputs] of built) parts.push(`${id}\0${key}\0${outputs}\0`);
   return hashBytes(parts.join(''));
+}
+
+export function builtDigest(declared: ReadonlySet<string>, built: ReadonlyMap<string, LockEntry>): string {
+  return stampDigest(declared, [...built].map(([id, e]) => [id, e.key, digestJson(e.outputs)] as const));
+}
+
+/** The lock file is as `stamp` left it, and that was a merge of exactly `digest` (see stampDigest). */
+export function stampCurrent(path: string, stamp: LockStamp | undefined, digest: string): boolean {
+  return stamp !== undefined && stamp.path === path && stamp.built === digest && stamp.stat === statKey(path);
 }
 
 /**
  * Merge built stages into the lock file; drop entries of stages the pipeline no longer declares.
- * Writes only if the text changed. Returns the stamp of the file as left.
+ * Writes only if the text changed. Returns the stamp of the file as left. `digest`: the
+ * caller's stampDigest of the same entries, if it has it.
  */
-export function updateLockFile(path: string, declared: ReadonlySet<string>, built: ReadonlyMap<string, LockEntry>, stamp?: LockStamp): LockStamp | undefined {
-  const digest = builtDigest(declared, built);
-  if (stamp && stamp.path === path && stamp.built === digest && stamp.stat === statKey(path)) return stamp; // unchanged since we wrote it
+export function updateLockFile(path: string, declared: ReadonlySet<string>, built: ReadonlyMap<string, LockEntry>, stamp?: LockStamp, digest = builtDigest(declared, built)): LockStamp | undefined {
+  if (stampCurrent(path, stamp, digest)) return stamp; // unchanged since we wrote it
   const done = (): LockStamp | undefined => {
     const st = statKey(path);
     return st ? { path, stat: st, built: digest } : undefined;

@@ -216,3 +216,29 @@ test('declaring stages: the one-regex checks accept and reject exactly what the 
   for (const n of invalid) assert.throws(() => checkOutputName('s', n), /invalid output/, JSON.stringify(n));
   assert.throws(() => checkOutputName('s', 3), /invalid output/);
 });
+
+test('lock stamp: the digest a build takes from manifests equals the digest of the entries it wrote, so a no-op skips the lock file', async () => {
+  const { builtDigest, readLockFile } = await import('../../src/engine/lockfile.ts');
+  const p = fixture();
+  try {
+    await buildProject(p);
+    await buildProject(p);
+    const idx = JSON.parse(readFileSync(p.path('artifacts/.mecheval-index.json'), 'utf8')) as { lock?: { built: string; stat: string } };
+    const lock = readLockFile(p.path('pipeline.lock.json'))!;
+    // in the build's order: ids as declared, entries in topological order
+    const { pipeline } = await loadPipeline(p.path('pipeline.ts'), { fresh: true });
+    const ids = new Set(pipeline.byId.keys());
+    const entries = new Map(pipeline.stages.map((s) => [s.id, lock.stages[s.id]!]));
+    assert.equal(idx.lock?.built, builtDigest(ids, entries), 'stamp = digest of what the lock file records');
+    // a different record (another key) gives another digest: the stamp is not vacuous
+    const changed = new Map([...entries].map(([id, e]) => [id, id === 'up' ? { ...e, key: 'f'.repeat(64) } : e]));
+    assert.notEqual(idx.lock?.built, builtDigest(ids, changed));
+    // a lock file edited behind the engine's back is rewritten by the next no-op run
+    const text = p.read('pipeline.lock.json');
+    p.write('pipeline.lock.json', text.replace(/"key": "[0-9a-f]+"/, '"key": "edited"'));
+    assert.deepEqual(actions(await buildProject(p, { executor: noExecutor })), { up: 'fresh', down: 'fresh', other: 'fresh' });
+    assert.equal(p.read('pipeline.lock.json'), text);
+  } finally {
+    p.cleanup();
+  }
+});
