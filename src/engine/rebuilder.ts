@@ -12,7 +12,6 @@
  * The outcome still names it (`recomputedSame`), as Shake's RunChanged does.
  */
 import { EngineError, isEngineError } from './errors.ts';
-import { nowMs } from './clock.ts';
 import { existsSync } from 'node:fs';
 import { rmTree, rmTreeAsync } from './fsutil.ts';
 import type { Recipe } from './key.ts';
@@ -22,7 +21,7 @@ import type { Session } from './session.ts';
 import type { Stage } from './task.ts';
 import type { Executor, Job } from './executor.ts';
 import type { Slots } from './scheduler.ts';
-import type { Reporter, StageOutcome } from './progress.ts';
+import { nowMs, type Reporter, type StageOutcome } from './progress.ts';
 
 export interface RebuildDeps {
   executor: Executor;

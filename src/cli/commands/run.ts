@@ -6,9 +6,8 @@ import { build, prepare, defaultCapacity, firstFailure, type BuildResult } from 
 import { Session } from '../../engine/session.ts';
 import { selectTargets, type Pipeline } from '../../engine/pipeline.ts';
 import { inspect } from '../../engine/explain.ts';
-import { consoleReporter, fmtMs } from '../../engine/progress.ts';
+import { consoleReporter, fmtMs, nowMs } from '../../engine/progress.ts';
 import { formatError } from '../../engine/errors.ts';
-import { nowMs } from '../../engine/clock.ts';
 import { manifestFiles } from '../../engine/store.ts';
 import { interruptSignal, line, type Ctx } from '../context.ts';
 import { chooseExecutor } from '../executor.ts';
