@@ -38,6 +38,13 @@ export function datasetStage(id: string, params: DatasetParams): Stage<DatasetPa
   });
 }
 
+/**
+ * ms per training step at the default study's size (d 64, L 11, batch 32, wasm; `npm run bench -- train`, 2026-11-29).
+ * Only a scheduling hint for a cold store (expectedSeconds: the longest train → intervene chain starts first); once a
+ * stage has run, the engine orders by its measured duration instead.
+ */
+const MS_PER_STEP: Record<string, number> = { attention: 55, base_conv: 37, based: 34, mamba: 128, delta_net: 115, h3: 93, hyena: 72 };
+
 export function trainStage(id: string, params: TrainStageParams, data: Stage): Stage<TrainStageParams> {
   return stage({
     id,
@@ -50,6 +57,7 @@ export function trainStage(id: string, params: TrainStageParams, data: Stage): S
     run: fn(body('train'), 'run'),
     resources: { cpu: 1 },
     cost: 'expensive',
+    expectedSeconds: ((params.train.steps ?? 1000) * (MS_PER_STEP[params.model.mixer] ?? 60) * ((params.train.batch_size ?? 32) / 32)) / 1000,
     env: mlEnv,
     description: `train ${params.model.mixer} d${params.model.d_model} lr ${params.train.lr}`,
   });
@@ -79,6 +87,7 @@ export function interveneStage(id: string, params: InterveneStageParams, model: 
     run: fn(body('intervene'), 'run'),
     resources: { cpu: 1 },
     cost: 'cheap',
+    expectedSeconds: 10,
     env: mlEnv,
   });
 }

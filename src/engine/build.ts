@@ -16,6 +16,7 @@ import { acquireLock } from './lock.ts';
 import type { Executor, Job, JobHooks } from './executor.ts';
 import type { CommitResult } from './commit.ts';
 import { schedule, Slots, type NodeResult } from './scheduler.ts';
+import { remainingWork } from './priority.ts';
 import { checkFresh, rebuild } from './rebuilder.ts';
 import { Session, type SessionOptions } from './session.ts';
 import { selectTargets, type Pipeline } from './pipeline.ts';
@@ -114,6 +115,11 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
   const base = opts.executor ?? new LazyLocalExecutor();
   const executor = shared ? new shared.ClaimingExecutor(base, ses.cacheDir) : base;
   const slots = new Slots(cap);
+  // Longest remaining path first: measured durations where this store has them, else the declared hint.
+  // Computed on the first stage that needs a slot, so a no-op run never pays for it.
+  let priorities: Map<string, number> | undefined;
+  const priority = (id: string): number =>
+    (priorities ??= remainingWork(stages, (s) => ses.history.forecast(s.id) ?? (s.expectedSeconds ?? 0) * 1000)).get(id) ?? 0;
   const outputs = new Map<string, Manifest>();
   const outcomes = new Map<string, StageOutcome>();
   const internal = new AbortController();
@@ -148,7 +154,7 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
             return finish(step1.fresh.outcome);
           }
           const own = opts.stageSignal?.(id);
-          return rebuild(ses, st, key, recipe, { executor, slots, reporter, signal: own ? AbortSignal.any([signal, own]) : signal, force }, step1).then(
+          return rebuild(ses, st, key, recipe, { executor, slots, reporter, signal: own ? AbortSignal.any([signal, own]) : signal, force, priority: priority(id) }, step1).then(
             (r) => {
               if (r.outputs) outputs.set(id, r.outputs);
               return finish(r.outcome);

@@ -30,6 +30,8 @@ export interface RebuildDeps {
   signal: AbortSignal;
   /** run even if fresh or restorable */
   force: boolean;
+  /** Slot priority: the remaining work through this stage (priority.ts); default 0. */
+  priority?: number;
 }
 
 export interface StageResult {
@@ -98,7 +100,7 @@ export async function rebuild(ses: Session, stage: Stage, key: string, recipe: R
 
   let grant;
   try {
-    grant = await deps.slots.acquire(stage.resources, deps.signal);
+    grant = await deps.slots.acquire(stage.resources, deps.signal, deps.priority ?? 0);
   } catch {
     return done('cancelled');
   }

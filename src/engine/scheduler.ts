@@ -26,6 +26,7 @@ export interface Grant {
 
 interface Waiter {
   res: Resources;
+  priority: number;
   resolve(g: Grant): void;
   reject(e: unknown): void;
   signal: AbortSignal;
@@ -49,12 +50,14 @@ export class Slots {
     return { cpu: Math.min(res.cpu, this.capacity.cpus), gpu: res.gpu };
   }
 
-  acquire(res: Resources, signal: AbortSignal): Promise<Grant> {
+  /** A slot for `res`; among waiters, higher `priority` first (priority.ts), then first come. */
+  acquire(res: Resources, signal: AbortSignal, priority = 0): Promise<Grant> {
     const r = this.fit(res);
     return new Promise<Grant>((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
       const w: Waiter = {
         res: r,
+        priority,
         resolve,
         reject,
         signal,
@@ -64,13 +67,31 @@ export class Slots {
         },
       };
       signal.addEventListener('abort', w.onAbort, { once: true });
-      this.queue.push(w);
+      // Insert after every waiter of equal or higher priority: the queue stays sorted, FIFO among equals.
+      let at = this.queue.length;
+      while (at > 0 && this.queue[at - 1]!.priority < priority) at--;
+      this.queue.splice(at, 0, w);
+      this.pumpSoon();
+    });
+  }
+
+  /**
+   * Grant on the next macrotask, not now: stages that become ready together (at the start, or as dependents of the
+   * stage that just released its slot) reach `acquire` in the same run of microtasks, and only once they are all
+   * queued does priority order mean anything. The delay is one event-loop turn per grant.
+   */
+  private pumpScheduled = false;
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
       this.pump();
     });
   }
 
   private pump(): void {
-    // First waiter that fits, in FIFO order (small stages may pass a blocked big one).
+    // First waiter that fits, in priority order (small stages may pass a blocked big one).
     for (let i = 0; i < this.queue.length; ) {
       const w = this.queue[i]!;
       if (this.jobs >= 1 && this.cpus >= w.res.cpu && this.freeGpus.length >= w.res.gpu) {
@@ -89,7 +110,7 @@ export class Slots {
             this.cpus += w.res.cpu;
             this.freeGpus.push(...gpus);
             this.freeGpus.sort((a, b) => a - b);
-            this.pump();
+            this.pumpSoon();
           },
         });
       } else i++;

@@ -148,6 +148,11 @@ export interface StageSpec<P = Record<string, unknown>> {
   show?: FnRef;
   /** Kill the body after this long; part of the key. */
   timeoutMs?: number;
+  /**
+   * Expected wall time in seconds, a scheduling hint only (not part of the key): ready work is started longest
+   * remaining path first (priority.ts). Once the stage has run here, its measured duration is used instead.
+   */
+  expectedSeconds?: number;
   description?: string;
 }
 
@@ -165,6 +170,7 @@ export interface Stage<P = any> {
   readonly files: readonly string[];
   readonly show: FnRef | undefined;
   readonly timeoutMs: number | null;
+  readonly expectedSeconds: number | null;
   readonly description: string | undefined;
   readonly __stage: true;
 }
@@ -274,6 +280,10 @@ export function stage<P = Record<string, unknown>>(spec: StageSpec<P>): Stage<P>
     throw new EngineError({ code: 'stage_invalid', message: `stage '${id}': cost must be 'cheap' or 'expensive', got ${JSON.stringify(cost)}`, fields: { stage: id } });
   }
   const timeoutMs = spec.timeoutMs === undefined ? null : nonNegInt(id, 'timeoutMs', spec.timeoutMs, 0);
+  const expectedSeconds = spec.expectedSeconds ?? null;
+  if (expectedSeconds !== null && !(typeof expectedSeconds === 'number' && Number.isFinite(expectedSeconds) && expectedSeconds >= 0)) {
+    throw new EngineError({ code: 'stage_invalid', message: `stage '${id}': expectedSeconds must be a finite number ≥ 0, got ${JSON.stringify(expectedSeconds)}`, fields: { stage: id } });
+  }
   return Object.freeze({
     id,
     params,
@@ -288,6 +298,7 @@ export function stage<P = Record<string, unknown>>(spec: StageSpec<P>): Stage<P>
     files: Object.freeze([...(spec.files ?? [])]),
     show: spec.show,
     timeoutMs,
+    expectedSeconds,
     description: spec.description,
     __stage: true as const,
   });
