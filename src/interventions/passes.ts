@@ -7,6 +7,7 @@ import { tf, type Tensor3D } from '../models/tf.ts';
 import type { Hooks, Patch, SiteName } from '../models/sites.ts';
 import type { TrainableLM } from '../train/loop.ts';
 import { gatherInt } from '../train/split.ts';
+import type { Memory } from '../models/memory.ts';
 
 /** Activations of one run at every site, (m, T, C) row-major on the host, by `${layer}:${site}`. */
 export type Acts = Map<string, { layer: number; site: SiteName; data: Float32Array; C: number }>;
@@ -37,11 +38,14 @@ export interface ResumableLM extends TrainableLM {
   forwardFrom(layer: number, residual: Tensor3D, hooks?: Hooks, at?: Int32Array): Tensor3D;
   runBlock(layer: number, residual: Tensor3D, hooks?: Hooks): Tensor3D;
   positionwiseFrom(layer: number, site: SiteName): boolean;
+  /** Whether blocks layer… can run part of a sequence from a memory (src/models/memory.ts). */
+  resumableFrom(layer: number): boolean;
 }
 
 const resumable = (m: TrainableLM): m is ResumableLM => {
   const r = m as Partial<ResumableLM>;
-  return typeof r.forwardFrom === 'function' && typeof r.runBlock === 'function' && typeof r.positionwiseFrom === 'function';
+  return typeof r.forwardFrom === 'function' && typeof r.runBlock === 'function' && typeof r.positionwiseFrom === 'function' &&
+    typeof r.resumableFrom === 'function';
 };
 
 /** p(answer) and the answer's logit at row i's position `at[i]` (its query) of the final hidden states (B, T, d). */
@@ -73,11 +77,13 @@ export class Executor {
   /** The model, when it can resume from a block's input: otherwise every pass runs from the tokens. */
   private readonly fast: ResumableLM | null;
 
+  /** `memory`: what the corrupted run's mixers kept, so that passes can also start part-way along the sequence. */
   constructor(
     private readonly model: TrainableLM,
     private readonly c: Chunk,
     private readonly corr: Acts,
     private readonly clean: Acts,
+    private readonly memory: Memory | null = null,
   ) {
     this.fast = resumable(model) ? model : null;
     let L = 0;
@@ -93,7 +99,7 @@ export class Executor {
     if (this.fast && site === 'block_input') return this.blockInput(layer, valued, put);
     if (this.fast && this.fast.positionwiseFrom(layer, site)) return this.tail(layer, site, valued, put);
     const rowsOf = Int32Array.from(cells, (x) => x.i);
-    const out = this.pass(layer, rowsOf, { layer, site, cells: valued, C: src.C });
+    const out = this.pass(layer, rowsOf, { layer, site, cells: valued, C: src.C, row: Int32Array.from(cells, (_, j) => j) });
     cells.forEach((x, j) => put(x, out.p[j]!, out.logit[j]!));
   }
 
@@ -114,7 +120,7 @@ export class Executor {
     const seen = new Set<string>(), unique: ValuedCell[] = [];
     for (const x of live) if (!seen.has(`${x.i}:${x.t}`)) { seen.add(`${x.i}:${x.t}`); unique.push(x); }
     const C = this.clean.get(siteKey(layer, site))!.C;
-    const patch = { layer, site, cells: unique, C, row: (x: Cell) => slot.get(x.i)! };
+    const patch: CellPatch = { layer, site, cells: unique, C, row: Int32Array.from(unique, (x) => slot.get(x.i)!) };
     const rows = Int32Array.from(examples);
     if (last) {
       const out = this.pass(layer, rows, patch);
@@ -148,7 +154,7 @@ export class Executor {
     }
     if (groups.length === 0) return;
     const reps = groups.map((g) => g.rep);
-    const out = this.pass(layer, Int32Array.from(reps, (x) => x.i), { layer, site: 'block_input', cells: reps, C });
+    const out = this.pass(layer, Int32Array.from(reps, (x) => x.i), { layer, site: 'block_input', cells: reps, C, row: Int32Array.from(reps, (_, j) => j) });
     groups.forEach((g, j) => {
       const p = out.p[j]!, logit = out.logit[j]!;
       const entry = { value: g.rep.src.slice(g.rep.off, g.rep.off + C), p, logit };
@@ -158,37 +164,57 @@ export class Executor {
   }
 
   /**
-   * One pass over copies of the corrupted examples `rows` (row j = example rows[j]), patched at `patch.cells`
-   * (cell → row j by `patch.row`, default the cell's own index), read out at each row's query.
+   * Copies of the corrupted examples `rows` (row j = example rows[j]) patched at `patch.cells`, read out at each
+   * row's query. With a memory, rows whose patches start at the same position s share a pass over positions
+   * [s, T) only: everything before s is the corrupted run's, and the mixers continue from what it kept there.
    */
   private pass(layer: number, rows: Int32Array, patch: CellPatch): Readout {
-    const { query, answers } = this.c;
-    const q = gatherInt(query, rows), a = gatherInt(answers, rows);
-    // Resumed passes ask for the query cells only, (rows, 1, d), so the last block can skip the other positions.
-    return this.fast
-      ? readout(this.model, () => this.fast!.forwardFrom(layer, this.residual(layer, rows, patch), this.hooks(patch), q), new Int32Array(rows.length), a)
-      : readout(this.model, () => this.model.forward({ ids: this.ids(rows), batch: rows.length, time: this.c.T, hooks: this.hooks(patch) }), q, a);
+    if (!this.fast || !this.memory || !this.fast.resumableFrom(layer)) return this.window(layer, rows, patch, 0);
+    const start = new Int32Array(rows.length).fill(this.c.T);
+    patch.cells.forEach((x, k) => { const j = patch.row[k]!; start[j] = Math.min(start[j]!, x.t); });
+    const groups = new Map<number, number[]>();
+    start.forEach((s, j) => { const g = groups.get(s); if (g) g.push(j); else groups.set(s, [j]); });
+    const out: Readout = { p: new Float32Array(rows.length), logit: new Float32Array(rows.length) };
+    for (const [s, js] of groups) {
+      const slot = new Int32Array(rows.length).fill(-1);
+      js.forEach((j, n) => { slot[j] = n; });
+      const keep = patch.cells.map((_, k) => slot[patch.row[k]!]! >= 0);
+      const sub: CellPatch = { ...patch, cells: patch.cells.filter((_, k) => keep[k]), row: Int32Array.from(patch.row.filter((_, k) => keep[k]), (j) => slot[j]!) };
+      const r = this.window(layer, Int32Array.from(js, (j) => rows[j]!), sub, s);
+      js.forEach((j, n) => { out.p[j] = r.p[n]!; out.logit[j] = r.logit[n]!; });
+    }
+    return out;
+  }
+
+  /** One pass over positions [s, T) of copies of the corrupted examples `rows`, patched, read out at each query. */
+  private window(layer: number, rows: Int32Array, patch: CellPatch, s: number): Readout {
+    const q = Int32Array.from(rows, (i) => this.c.query[i]! - s), a = gatherInt(this.c.answers, rows);
+    if (!this.fast) return readout(this.model, () => this.model.forward({ ids: this.ids(rows), batch: rows.length, time: this.c.T, hooks: this.hooks(patch, 0) }), q, a);
+    const memory = s > 0 ? this.memory!.resuming(s, rows) : undefined;
+    // Query cells only, (rows, 1, d): the last block can skip the other positions.
+    return readout(this.model, () => this.fast!.forwardFrom(layer, this.residual(layer, rows, patch, s), { ...this.hooks(patch, s), memory }, q),
+      new Int32Array(rows.length), a);
   }
 
   /** Block `layer` alone on copies of the corrupted examples `rows`, patched: its output (rows, T, d), on the host. */
   private runBlock(layer: number, rows: Int32Array, patch: CellPatch): Float32Array {
     // Read out after the tidy: a typed array returned from tf.tidy is walked element by element for tensors.
-    const out = tf.tidy(() => this.fast!.runBlock(layer, this.residual(layer, rows, patch), this.hooks(patch)));
+    const out = tf.tidy(() => this.fast!.runBlock(layer, this.residual(layer, rows, patch, 0), this.hooks(patch, 0)));
     const data = out.dataSync() as Float32Array;
     out.dispose();
     return data;
   }
 
-  /** The corrupted residual stream entering block `layer` for `rows`; a block_input patch is written into it. */
-  private residual(layer: number, rows: Int32Array, patch: CellPatch): Tensor3D {
+  /** The corrupted residual stream entering block `layer` for `rows`, positions [s, T); a block_input patch is written in. */
+  private residual(layer: number, rows: Int32Array, patch: CellPatch, s: number): Tensor3D {
     const { data, C } = this.corr.get(siteKey(layer, 'block_input'))!;
-    const T = this.c.T, span = T * C;
-    const r = new Float32Array(rows.length * span);
-    rows.forEach((i, j) => r.set(data.subarray(i * span, (i + 1) * span), j * span));
+    const T = this.c.T, W = T - s;
+    const r = new Float32Array(rows.length * W * C);
+    rows.forEach((i, j) => r.set(data.subarray((i * T + s) * C, (i + 1) * T * C), j * W * C));
     if (patch.site === 'block_input' && patch.layer === layer) {
-      patch.cells.forEach((x, j) => r.set(x.src.subarray(x.off, x.off + C), ((patch.row?.(x) ?? j) * T + x.t) * C));
+      patch.cells.forEach((x, k) => r.set(x.src.subarray(x.off, x.off + C), (patch.row[k]! * W + x.t - s) * C));
     }
-    return tf.tensor3d(r, [rows.length, T, C]);
+    return tf.tensor3d(r, [rows.length, W, C]);
   }
 
   private ids(rows: Int32Array): Int32Array {
@@ -197,20 +223,21 @@ export class Executor {
     return out;
   }
 
-  /** The patch as hooks, unless it is already written into a resumed residual stream. */
-  private hooks(patch: CellPatch): Hooks | undefined {
-    if (this.fast && patch.site === 'block_input') return undefined;
+  /** The patch as hooks (positions relative to s), unless it is already written into a resumed residual stream. */
+  private hooks(patch: CellPatch, s: number): Hooks {
+    if (this.fast && patch.site === 'block_input') return {};
     const { cells, C } = patch;
     const values = new Float32Array(cells.length * C);
     cells.forEach((x, j) => values.set(x.src.subarray(x.off, x.off + C), j * C));
     const p: Patch = {
       layer: patch.layer, site: patch.site,
-      rows: Int32Array.from(cells, (x, j) => patch.row?.(x) ?? j),
-      positions: Int32Array.from(cells, (x) => x.t),
+      rows: Int32Array.from(patch.row),
+      positions: Int32Array.from(cells, (x) => x.t - s),
       values: tf.tensor2d(values, [cells.length, C]),
     };
     return { patches: [p] };
   }
 }
 
-interface CellPatch { layer: number; site: SiteName; cells: ValuedCell[]; C: number; row?: (x: Cell) => number }
+/** Cells to patch at one site, each with its batch row. */
+interface CellPatch { layer: number; site: SiteName; cells: ValuedCell[]; C: number; row: Int32Array }

@@ -9,8 +9,9 @@
  * tests/interventions/sweep-reference.test.ts). What makes the sweep cheap is the work it provably need not do
  * (this file picks the cells that need a pass, passes.ts runs them):
  *  - time: the models are causal and the readout is at the query, so every pass stops at the last query position,
- *    the last block runs its position-wise part (norm2, MLP) at the query only (LanguageModel.forwardFrom's cells),
- *    and the recurrent kernels start each row at its first changed step from the corrupted run's state (prefix.ts);
+ *    and the last block runs its position-wise part (norm2, MLP) at the query only (LanguageModel.forwardFrom's
+ *    cells). Where every mixer can resume (Mamba, DeltaNet: memory.ts), a pass also starts at the patched position:
+ *    the corrupted run keeps each mixer's conv inputs and recurrent states, and positions before it cost nothing;
  *  - cells that cannot change the readout take the corrupted run's numbers without a pass: a position after the
  *    query, and a cell whose clean activation equals the corrupted one bit for bit (patching it changes nothing);
  *  - layers: a patched pass resumes from the corrupted residual stream entering the patched block
@@ -25,7 +26,7 @@ import type { Tensor3D } from '../models/tf.ts';
 import type { SiteName } from '../models/sites.ts';
 import type { TrainableLM } from '../train/loop.ts';
 import { batchTokens, gatherInt, POSITION_NAMES, type PositionName, type Split } from '../train/split.ts';
-import { PrefixCache, withPrefixCache } from '../models/prefix.ts';
+import { Memory } from '../models/memory.ts';
 import { Executor, readout, sameBits, type Acts, type Cell, type Chunk } from './passes.ts';
 
 export type Corruption = 'key' | 'value';
@@ -93,50 +94,50 @@ export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): Sw
     };
     const c: Chunk = { m, T, query, answers, clean: truncate(batchTokens(s, s.tokens, rows).ids), base: truncate(batchTokens(s, corrupted, rows).ids) };
 
-    // The clean and corrupted runs record every site: (m, T, C) each.
-    const run = (ids: Int32Array) => {
+    // The clean and corrupted runs record every site: (m, T, C) each. The corrupted run's mixers also keep what a
+    // pass needs to start part-way along it (memory.ts): every patched row repeats it up to the patch.
+    const memory = new Memory();
+    const run = (ids: Int32Array, keep?: Memory) => {
       const acts: Acts = new Map();
       const record = (layer: number, site: SiteName, x: Tensor3D) => {
         const key = `${layer}:${site}`;
         if (acts.has(key)) throw new Error(`site ${site} of layer ${layer} is visited twice in one forward pass`);
         acts.set(key, { layer, site, data: x.dataSync() as Float32Array, C: x.shape[2] });
       };
-      const out = readout(model, () => model.forward({ ids, batch: m, time: T, hooks: { record } }), query, answers);
+      // Patched passes start at a patched position: the states just before the named positions are all they need.
+      const memory = keep?.recording(m, T, (i) => pos.map((p) => p[i]!));
+      const out = readout(model, () => model.forward({ ids, batch: m, time: T, hooks: { record, memory } }), query, answers);
       return { out, acts };
     };
-    // The corrupted run keeps its recurrent states (prefix.ts): every patched row repeats it up to the patch.
-    const prefixes = new PrefixCache();
-    const orig = run(c.clean), corr = withPrefixCache(prefixes, 'record', () => run(c.base));
+    const orig = run(c.clean), corr = run(c.base, memory);
     res.pOrig.set(orig.out.p, start); res.logitOrig.set(orig.out.logit, start);
     res.pCorr.set(corr.out.p, start); res.logitCorr.set(corr.out.logit, start);
-    const exec = new Executor(model, c, corr.acts, orig.acts);
+    const exec = new Executor(model, c, corr.acts, orig.acts, memory);
 
     // Patched passes: every (layer, site) in forward order, each cell starting from the corrupted run's numbers.
     const sites = [...orig.acts].filter(([key]) => !wanted || wanted.has(key));
-    withPrefixCache(prefixes, 'reuse', () => {
-      for (const [key, rec] of sites) {
-        let list = byKey.get(key);
-        if (!list) {
-          list = positions.map((position) => ({ layer: rec.layer, site: rec.site, position, pRestored: new Float32Array(n), logitRestored: new Float32Array(n) }));
-          byKey.set(key, list);
-        }
-        for (const r of list) { r.pRestored.set(corr.out.p, start); r.logitRestored.set(corr.out.logit, start); }
-        // Only cells that can change the readout get a pass.
-        const base = corr.acts.get(key)!;
-        const cells: Cell[] = [];
-        for (let k = 0; k < P; k++) for (let i = 0; i < m; i++) {
-          const t = pos[k]![i]!;
-          if (t > query[i]!) continue; // after the query: cannot reach the readout (causal)
-          if (sameBits(rec.data, (i * T + t) * rec.C, base.data, (i * T + t) * rec.C, rec.C)) continue; // patching changes nothing
-          cells.push({ k, i, t });
-        }
-        const out = list;
-        exec.site(rec.layer, rec.site, cells, (cell, p, logit) => {
-          out[cell.k]!.pRestored[start + cell.i] = p;
-          out[cell.k]!.logitRestored[start + cell.i] = logit;
-        });
+    for (const [key, rec] of sites) {
+      let list = byKey.get(key);
+      if (!list) {
+        list = positions.map((position) => ({ layer: rec.layer, site: rec.site, position, pRestored: new Float32Array(n), logitRestored: new Float32Array(n) }));
+        byKey.set(key, list);
       }
-    });
+      for (const r of list) { r.pRestored.set(corr.out.p, start); r.logitRestored.set(corr.out.logit, start); }
+      // Only cells that can change the readout get a pass.
+      const base = corr.acts.get(key)!;
+      const cells: Cell[] = [];
+      for (let k = 0; k < P; k++) for (let i = 0; i < m; i++) {
+        const t = pos[k]![i]!;
+        if (t > query[i]!) continue; // after the query: cannot reach the readout (causal)
+        if (sameBits(rec.data, (i * T + t) * rec.C, base.data, (i * T + t) * rec.C, rec.C)) continue; // patching changes nothing
+        cells.push({ k, i, t });
+      }
+      const out = list;
+      exec.site(rec.layer, rec.site, cells, (cell, p, logit) => {
+        out[cell.k]!.pRestored[start + cell.i] = p;
+        out[cell.k]!.logitRestored[start + cell.i] = logit;
+      });
+    }
     done += m;
     opts.progress?.(done, n);
   }

@@ -34,6 +34,13 @@ export interface Block {
    * `positionwiseFrom`). The sweep patches all positions of such a site in one pass (src/interventions/sweep.ts).
    */
   readonly positionwiseFrom: ReadonlySet<SiteName>;
+  /** The block can run part of a sequence from a memory (memory.ts): its mixer is resumable; the rest is per position. */
+  readonly resumable: boolean;
+}
+
+/** A resuming pass through a mixer that cannot resume would be silently wrong: refuse it. */
+function checkResumable(hooks: Hooks | undefined, layer: number, resumable: boolean): void {
+  if (!resumable && hooks?.memory?.forLayer(layer).mode === 'resume') throw new Error(`block ${layer}: its mixer cannot resume part-way along a sequence`);
 }
 
 /** The transformer block's sites after its mixer output, which a cells-only (`at`) pass would not see in full. */
@@ -70,7 +77,9 @@ export function transformerBlock(cfg: ResolvedModelConfig, layer: number, store:
   return {
     layer,
     positionwiseFrom: new Set<SiteName>(['mixer_output', 'mlp_input', 'mlp_output', 'block_output', ...(seq.positionwiseFrom ?? [])]),
+    resumable: seq.resumable ?? false,
     forward(r, hooks, at) {
+      checkResumable(hooks, layer, seq.resumable ?? false);
       const site = (name: Parameters<typeof applySite>[2], x: Tensor3D) => applySite(hooks, layer, name, x);
       r = site('block_input', r);
       const h = site('mixer_input', layerNorm(r, n1w, n1b));
@@ -96,7 +105,9 @@ export function mambaBlock(cfg: ResolvedModelConfig, layer: number, store: Param
   return {
     layer,
     positionwiseFrom: new Set<SiteName>(['mixer_output', 'block_output', ...(seq.positionwiseFrom ?? [])]),
+    resumable: seq.resumable ?? false,
     forward(r, hooks, at) {
+      checkResumable(hooks, layer, seq.resumable ?? false);
       const site = (name: Parameters<typeof applySite>[2], x: Tensor3D) => applySite(hooks, layer, name, x);
       r = site('block_input', r);
       const h = site('mixer_input', rmsNorm(r, nw));

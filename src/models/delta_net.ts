@@ -32,7 +32,6 @@
 import { tf, type Tensor, type Tensor3D } from './tf.ts';
 import { causalConv1d, linear, rmsNorm, silu } from './ops.ts';
 import { torchDefault } from './params.ts';
-import { activePrefixCache, rowStarts, stepInputs, type RowStarts } from './prefix.ts';
 import type { MixerFactory } from './mixer.ts';
 
 type Tensor4D = tf.Tensor4D;
@@ -169,7 +168,8 @@ function load(dst: Float64Array, src: Float32Array, off: number, Dh: number): vo
 
 /**
  * Forward over packed x (B, T, 3H, Dh) and β (B, T, H): fills o (B, T, H, Dh) and, when `keep` is given (training),
- * every r_t and every head's S_T for the backward pass; without it, r and S live in scratch buffers.
+ * every r_t and every head's S_T for the backward pass; without it, r and S live in scratch buffers. `carry` gives
+ * the states before step 0 and/or takes the state after every step (forward-only passes, memory.ts).
  *
  * One pass over S per step, four value columns at a time (then two): it updates S_t = S_{t−1} + β_t k_t r_tᵀ, reads
  * o_t = S_tᵀ q_t and already accumulates the next step's r_{t+1} = v_{t+1} − S_tᵀ k_{t+1} from the fresh S_t, all sums
@@ -178,30 +178,27 @@ function load(dst: Float64Array, src: Float32Array, off: number, Dh: number): vo
  * Measured on wasm, B 320, T 9, H 2, Dh 32 (forward only, best of 15): 27–31 ms before, 15 ms (keep omitted) to 16 ms.
  */
 function fusedForward(d: Dims, x: Float32Array, bt: Float32Array, o: Float32Array, keep?: { rs: Float64Array; finals: Float64Array },
-  rows?: RowStarts | null): void {
+  carry?: Carry): void {
   const { B, T, H, Dh, P } = d, PP = P * P;
   const q = new Float64Array(P), ku = new Float64Array(P), kn = new Float64Array(P), v = new Float64Array(P);
   // Without `keep`, one P-vector holds r: a column's r_{t+1} is written only after its r_t was read.
   const scratchR = keep ? null : new Float64Array(P), scratchS = keep ? null : new Float64Array(PP);
   for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
     const g = b * H + h;
-    // Steps before t0 are known (prefix reuse, prefix.ts): their outputs are in o, S starts as the state after them.
-    const t0 = rows ? rows.start[b]! : 0;
-    if (t0 >= T) continue;
     const S = keep ? keep.finals.subarray(g * PP, (g + 1) * PP) : scratchS!.fill(0); // updated in place from S_0 = 0
-    if (t0 > 0) S.set(rows!.init[b]!.subarray(h * PP, (h + 1) * PP));
+    if (carry?.init) S.set(carry.init.subarray(g * PP, (g + 1) * PP)); // resuming: the state before step 0 (memory.ts)
     const rs = keep ? keep.rs : scratchR!;
     const rAt = keep ? (t: number) => (g * T + t) * P : () => 0; // where r_t lives
     const kAt = (t: number) => ((b * T + t) * 3 * H + H + h) * Dh;
-    // r_t0 = v_t0 − S_{t0−1}ᵀ k_t0 (S_{−1} = 0), computed as every later r is (so signed zeros agree too).
-    load(kn, x, kAt(t0), Dh); load(v, x, ((b * T + t0) * 3 * H + 2 * H + h) * Dh, Dh);
-    for (let j = 0, r0 = rAt(t0); j < P; j++) {
+    // r_0 = v_0 − S_{−1}ᵀ k_0 (S_{−1} = 0 or the carried state), computed as every later r is (so signed zeros agree too).
+    load(kn, x, kAt(0), Dh); load(v, x, ((b * T) * 3 * H + 2 * H + h) * Dh, Dh);
+    for (let j = 0, r0 = rAt(0); j < P; j++) {
       let a = v[j]!;
       for (let i = 0; i < P; i++) a -= kn[i]! * S[i * P + j]!;
       rs[r0 + j] = a;
     }
-    const save = rows?.save;
-    for (let t = t0; t < T; t++) {
+    const saveTo = carry?.saveTo;
+    for (let t = 0; t < T; t++) {
       const row3 = (b * T + t) * 3 * H, beta_t = bt[(b * T + t) * H + h]!, r0 = rAt(t);
       load(q, x, (row3 + h) * Dh, Dh);
       for (let i = 0; i < P; i++) ku[i] = kn[i]! * beta_t; // kn holds k_t here
@@ -236,7 +233,7 @@ function fusedForward(d: Dims, x: Float32Array, bt: Float32Array, o: Float32Arra
         if (j + 1 < Dh) o[o0 + j + 1] = o1a;
         if (next) { rs[r1 + j] = n0; rs[r1 + j + 1] = n1; }
       }
-      if (save) save.set(S, ((b * T + t) * H + h) * PP);
+      saveTo?.(b, t)?.set(S, h * PP);
     }
   }
 }
@@ -318,17 +315,23 @@ const dimsOf = (qkv: Tensor4D): Dims => {
   return { B, T, H: H3 / 3, Dh, P: Dh + (Dh % 2) };
 };
 
+/**
+ * State carried across calls (memory.ts): `init` (B, H, P, P) float64, the state before step 0 of each row (default 0);
+ * `saveTo(b, t)`, where to put the state after step t of row b (H·P² values), or null to skip it. P = Dh rounded up
+ * to even (Dims).
+ */
+export interface Carry { init?: Float64Array | null; saveTo?: (b: number, t: number) => Float64Array | null }
+
+/** The state size of one row for `carry`: H·P². */
+export const carryWidth = (H: number, Dh: number): number => H * (Dh + (Dh % 2)) ** 2;
+
 /** The fused forward pass alone, off the tape: the same kernel without the saved r_t and S_T, bit-equal (tested). */
-export const deltaRuleFusedInference: DeltaRule = (qkv, beta) => {
+export const deltaRuleFusedInference = (qkv: Tensor4D, beta: Tensor3D, carry: Carry = {}): Tensor4D => {
   const d = dimsOf(qkv);
   const { B, T, H, Dh, P } = d;
-  const x = qkv.dataSync() as Float32Array, bt = beta.dataSync() as Float32Array;
+  if (carry.init && carry.init.length !== B * H * P * P) throw new Error(`delta rule: initial states hold ${carry.init.length} values, not ${B}·${H}·${P}²`);
   const o = new Float32Array(B * T * H * Dh);
-  // A row's step t reads qkv[b, t] (3H·Dh floats) and β[b, t] (H): those are what prefix reuse compares.
-  const width = 3 * H * Dh + H;
-  const rows = activePrefixCache() ? rowStarts(`delta_rule:${H}:${Dh}`, B, T, width, H * P * P, H * Dh, stepInputs(B * T, [[x, 3 * H * Dh], [bt, H]]), o) : null;
-  fusedForward(d, x, bt, o, undefined, rows);
-  rows?.keep();
+  fusedForward(d, qkv.dataSync() as Float32Array, beta.dataSync() as Float32Array, o, undefined, carry);
   return tf.tensor4d(o, [B, T, H, Dh]);
 };
 
@@ -372,6 +375,8 @@ export function deltaRule(form: DeltaRuleForm, chunk = DEFAULT_CHUNK): DeltaRule
 /** A DeltaNet factory with a chosen form; `deltaNet` below is the default one the registry uses. */
 export function makeDeltaNet(opts: DeltaNetOptions = {}): MixerFactory {
   const rule = deltaRule(opts.form ?? DEFAULT_FORM, opts.chunk ?? DEFAULT_CHUNK);
+  // Only the fused form carries its state across calls, so only it records and resumes (memory.ts).
+  const resumable = (opts.form ?? DEFAULT_FORM) === 'fused';
   return (cfg, _layer, p) => {
     const D = cfg.d_model, H = cfg.delta_heads;
     if (D % H !== 0) throw new Error(`delta_net: d_model ${D} is not divisible by delta_heads ${H}`);
@@ -397,15 +402,23 @@ export function makeDeltaNet(opts: DeltaNetOptions = {}): MixerFactory {
     return {
       // q_t is only read out at t (o_t = S_tᵀ q_t; no state depends on q), and all that follows is per position.
       positionwiseFrom: ['q_conv'],
+      resumable,
       forward(x: Tensor3D, ctx): Tensor3D {
         const [B, T] = x.shape;
+        const mem = resumable ? ctx.memory : undefined;
+        if (mem && tf.engine().isTapeOn()) throw new Error('delta_net: a memory is for forward passes only (no gradient flows through it)');
         // q, k, v and β in one 2-D product: the four weights stacked along their output rows.
         const proj = linear(x, tf.concat([wq, wk, wv, wb], 0)); // (B, T, D) → (B, T, 3D + H)
         const pre = tf.slice(proj, [0, 0, 0], [B, T, 3 * D]) as Tensor3D; // (B, T, 3D)
         const betaLogit = tf.slice(proj, [0, 0, 3 * D], [B, T, H]) as Tensor3D; // (B, T, H)
         // The three depthwise convs are one conv over the 3D stacked channels (same width, no bias); fla's
-        // ShortConvolution applies the SiLU itself (activation='silu' for q, k and v).
-        const act = silu(K > 0 ? causalConv1d(pre, tf.concat(convs, 0)) : pre); // (B, T, 3D)
+        // ShortConvolution applies the SiLU itself (activation='silu' for q, k and v). Resuming at `start`, the conv
+        // reads its K − 1 earlier inputs from the memory; its outputs at those lead positions are dropped.
+        if (K > 1 && mem?.mode === 'record') mem.keep('conv_input', pre.dataSync() as Float32Array, 3 * D);
+        const lead = K > 1 && mem?.mode === 'resume' ? K - 1 : 0;
+        const convIn = lead && mem?.mode === 'resume' ? (tf.concat([tf.tensor3d(mem.before('conv_input', lead), [B, lead, 3 * D]), pre], 1) as Tensor3D) : pre;
+        const conv = K > 0 ? causalConv1d(convIn, tf.concat(convs, 0)) : pre;
+        const act = silu(lead ? (tf.slice(conv, [0, lead, 0], [B, T, 3 * D]) as Tensor3D) : conv); // (B, T, 3D)
 
         const q0 = tf.slice(act, [0, 0, 0], [B, T, D]) as Tensor3D;
         const k0 = tf.slice(act, [0, 0, D], [B, T, D]) as Tensor3D;
@@ -420,7 +433,12 @@ export function makeDeltaNet(opts: DeltaNetOptions = {}): MixerFactory {
         const factor = tf.add(tf.mul(inv, tf.tensor4d(gainV, [1, 1, 3 * H, 1])), tf.tensor4d(offV, [1, 1, 3 * H, 1]));
         const beta = tf.sigmoid(betaLogit); // (B, T, H), in (0, 1)
 
-        const o = rule(tf.mul(heads, factor) as Tensor4D, beta); // (B, T, H, Dh)
+        const qkvNormed = tf.mul(heads, factor) as Tensor4D;
+        let o: Tensor4D; // (B, T, H, Dh)
+        if (mem?.mode === 'record') {
+          o = deltaRuleFusedInference(qkvNormed, beta, { saveTo: mem.keepStates('rule_state', carryWidth(H, Dh)) });
+        } else if (mem?.mode === 'resume') o = deltaRuleFusedInference(qkvNormed, beta, { init: mem.stateBefore('rule_state') });
+        else o = rule(qkvNormed, beta);
         const normed = rmsNorm(o, g, NORM_EPS); // per head, one weight shared by all heads
         return linear(normed.reshape([B, T, D]) as Tensor3D, wo); // (B, T, D)
       },

@@ -97,6 +97,11 @@ export class LanguageModel {
     return block.forward(residual, hooks);
   }
 
+  /** Whether blocks `layer`… can run part of a sequence from a memory (memory.ts; Block.resumable). */
+  resumableFrom(layer: number): boolean {
+    return this.blocks.slice(layer).every((b) => b.resumable);
+  }
+
   /** Whether block `layer`'s output at position t depends on `site`'s activation at t only (Block.positionwiseFrom). */
   positionwiseFrom(layer: number, site: SiteName): boolean {
     return this.blocks[layer]?.positionwiseFrom.has(site) ?? false;

@@ -19,7 +19,6 @@
  *    check the fused op's values and gradients against it.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
-import { activePrefixCache, rowStarts, stepInputs, type RowStarts } from './prefix.ts';
 
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 
@@ -99,25 +98,24 @@ export function selectiveScanTrainable(u: Tensor3D, delta: Tensor3D, A: Tensor2D
 }
 
 /**
- * The fused scan's forward pass alone, off the tape: the same arithmetic in the same order as scanForward, so its
- * output is bit-equal to selectiveScanTrainable's (tested), without storing h_t and exp(Δ_t A).
+ * State carried across calls (memory.ts): `init` (B, E, S) float64, h before step 0 of each row (default 0);
+ * `saveTo(b, t)`, where to put h after step t of row b (E·S values), or null to skip it.
  */
-export function selectiveScanInference(u: Tensor3D, delta: Tensor3D, A: Tensor2D, Bm: Tensor3D, Cm: Tensor3D, D: Tensor, opts: ScanOptions = {}): Tensor3D {
+export interface ScanCarry { init?: Float64Array | null; saveTo?: (b: number, t: number) => Float64Array | null }
+
+/**
+ * The fused scan's forward pass alone, off the tape: the same arithmetic in the same order as scanForward, so its
+ * output is bit-equal to selectiveScanTrainable's (tested), without storing h_t and exp(Δ_t A) for a backward pass.
+ */
+export function selectiveScanInference(u: Tensor3D, delta: Tensor3D, A: Tensor2D, Bm: Tensor3D, Cm: Tensor3D, D: Tensor, opts: ScanOptions = {},
+  carry: ScanCarry = {}): Tensor3D {
   const [B, T, E, S] = checkShapes(u, delta, A, Bm, Cm, D);
+  if (carry.init && carry.init.length !== B * E * S) throw new Error(`selectiveScan: initial states hold ${carry.init.length} values, not ${B}·${E}·${S}`);
   const x = u.dataSync() as Float32Array, a = A.dataSync() as Float32Array, dd = D.dataSync() as Float32Array;
   const bm = Bm.dataSync() as Float32Array, cm = Cm.dataSync() as Float32Array;
-  const raw = delta.dataSync() as Float32Array;
-  const dl = opts.deltaSoftplus ? softplusJS(raw) : raw;
+  const dl = opts.deltaSoftplus ? softplusJS(delta.dataSync() as Float32Array) : delta.dataSync() as Float32Array;
   const y = new Float32Array(B * T * E);
-  // Prefix reuse (prefix.ts): step t of row b reads u, delta, B and C at (b, t); A, D and the softplus flag are the same
-  // for every step, so they go into the tag.
-  const cache = activePrefixCache();
-  const rows = cache
-    ? rowStarts(`scan:${E}:${S}:${opts.deltaSoftplus ? 1 : 0}:${cache.idOf(a, dd)}`, B, T, 2 * E + 2 * S, E * S, E,
-      stepInputs(B * T, [[x, E], [raw, E], [bm, S], [cm, S]]), y)
-    : null;
-  scanForwardOnly(B, T, E, S, x, dl, a, bm, cm, dd, y, rows);
-  rows?.keep();
+  scanForwardOnly(B, T, E, S, x, dl, a, bm, cm, dd, y, carry);
   return tf.tensor3d(y, [B, T, E]);
 }
 
@@ -164,14 +162,12 @@ function scanForward(B: number, T: number, E: number, S: number, x: Float32Array
  * E channels), are read once into float64 buffers, so the inner loop does no float32 loads; the values are the same.
  */
 function scanForwardOnly(B: number, T: number, E: number, S: number, x: Float32Array, dl: Float32Array, a32: Float32Array,
-  bm: Float32Array, cm: Float32Array, dd: Float32Array, y: Float32Array, rows: RowStarts | null): void {
+  bm: Float32Array, cm: Float32Array, dd: Float32Array, y: Float32Array, carry: ScanCarry): void {
   const ES = E * S;
   const h = new Float64Array(ES), a = Float64Array.from(a32), bv = new Float64Array(S), cv = new Float64Array(S);
   for (let b = 0; b < B; b++) {
-    // Steps before t0 are known (prefix reuse): their outputs are in y, h starts as the state after them.
-    const t0 = rows ? rows.start[b]! : 0;
-    if (t0 > 0) h.set(rows!.init[b]!); else h.fill(0);
-    for (let t = t0; t < T; t++) {
+    if (carry.init) h.set(carry.init.subarray(b * ES, (b + 1) * ES)); else h.fill(0); // resuming: h before step 0
+    for (let t = 0; t < T; t++) {
       const bt = b * T + t, bs = bt * S;
       for (let s = 0; s < S; s++) { bv[s] = bm[bs + s]!; cv[s] = cm[bs + s]!; }
       for (let e = 0; e < E; e++) {
@@ -186,7 +182,7 @@ function scanForwardOnly(B: number, T: number, E: number, S: number, x: Float32A
         }
         y[i] = acc + dd[e]! * ut;
       }
-      if (rows?.save) rows.save.set(h, (b * T + t) * ES);
+      carry.saveTo?.(b, t)?.set(h);
     }
   }
 }

@@ -28,7 +28,7 @@ import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
 import { causalConv1d, linear, silu } from './ops.ts';
 import { streamSeed, torchDefault } from './params.ts';
 import type { MixerFactory } from './mixer.ts';
-import { selectiveScan } from './mamba-scan.ts';
+import { selectiveScan, selectiveScanInference } from './mamba-scan.ts';
 
 /** mamba_simple defaults (architectures.md §4 table). */
 const DT_MIN = 1e-3, DT_MAX = 1e-1, DT_INIT_FLOOR = 1e-4;
@@ -80,17 +80,33 @@ export const mamba: MixerFactory = (cfg, _layer, p) => {
   return {
     // After y and SiLU(z) come only y ⊙ gate and out_proj, position by position.
     positionwiseFrom: ['ssm_output', 'gate'],
+    resumable: true,
     forward(u, ctx) {
+      const mem = ctx.memory;
+      if (mem && tf.engine().isTapeOn()) throw new Error('mamba: a memory is for forward passes only (no gradient flows through it)');
+      const [B, T] = u.shape;
       const xz = linear(u, inProj);                                           // (B, T, d) → (B, T, 2E)
       const [xIn, z] = tf.split(xz, 2, 2) as [Tensor3D, Tensor3D];            // x, z: (B, T, E) each
       const x = ctx.site('conv_input', xIn);
-      const xc = ctx.site('conv_output', K === 0 ? x : causalConv1d(x, convW, convB)); // pre-SiLU
+      // Resuming at `start` (memory.ts): the conv reads its K − 1 earlier inputs from the memory, and the outputs at
+      // those lead positions are dropped.
+      if (K > 1 && mem?.mode === 'record') mem.keep('conv_input', x.dataSync() as Float32Array, E);
+      const lead = K > 1 && mem?.mode === 'resume' ? K - 1 : 0;
+      const convIn = lead && mem?.mode === 'resume' ? (tf.concat([tf.tensor3d(mem.before('conv_input', lead), [B, lead, E]), x], 1) as Tensor3D) : x;
+      const conv = K === 0 ? x : causalConv1d(convIn, convW, convB);
+      const xc = ctx.site('conv_output', lead ? (tf.slice(conv, [0, lead, 0], [B, T, E]) as Tensor3D) : conv); // pre-SiLU
       const xs = silu(xc);                                                    // x̃ (B, T, E)
       const dbc = linear(xs, xProj);                                          // (B, T, R + 2S)
       const [dtLow, Bm, Cm] = tf.split(dbc, [R, S, S], 2) as [Tensor3D, Tensor3D, Tensor3D];
       const dtPre = linear(dtLow, dtW, dtB);                                  // (B, T, E); Δ = softplus(dtPre), bias inside
       const A = tf.neg(tf.exp(A_log)) as Tensor2D;                            // (E, S), real, < 0
-      const y = ctx.site('ssm_output', selectiveScan(xs, dtPre, A, Bm, Cm, D, { deltaSoftplus: true })); // (B, T, E)
+      let scanned: Tensor3D;
+      if (mem?.mode === 'record') {
+        scanned = selectiveScanInference(xs, dtPre, A, Bm, Cm, D, { deltaSoftplus: true }, { saveTo: mem.keepStates('scan_state', E * S) });
+      } else if (mem?.mode === 'resume') {
+        scanned = selectiveScanInference(xs, dtPre, A, Bm, Cm, D, { deltaSoftplus: true }, { init: mem.stateBefore('scan_state') });
+      } else scanned = selectiveScan(xs, dtPre, A, Bm, Cm, D, { deltaSoftplus: true });
+      const y = ctx.site('ssm_output', scanned); // (B, T, E)
       const gate = ctx.site('gate', silu(z));                                 // (B, T, E)
       return linear(tf.mul(y, gate) as Tensor3D, outProj);                    // (B, T, E) → (B, T, d)
     },

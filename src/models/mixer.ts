@@ -16,6 +16,11 @@ export interface Mixer {
    * when it holds; leaving one out only costs time. Checked for every mixer in tests/models/positionwise.test.ts.
    */
   readonly positionwiseFrom?: readonly MixerSite[];
+  /**
+   * The mixer honours `ctx.memory` (memory.ts): it keeps its conv inputs and recurrent states when recording, and
+   * when resuming its input covers positions [start, …) and it continues from what was kept. Forward passes only.
+   */
+  readonly resumable?: boolean;
 }
 
 /**

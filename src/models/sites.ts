@@ -11,6 +11,7 @@
  *   DeltaNet   q_conv, k_conv, v_conv
  */
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from './tf.ts';
+import type { LayerMemory } from './memory.ts';
 
 export const BLOCK_SITES = ['block_input', 'block_output', 'mixer_input', 'mixer_output', 'mlp_input', 'mlp_output'] as const;
 export const MIXER_SITES = ['conv_input', 'conv_output', 'ssm_output', 'gate', 'short_filter_output', 'q_conv', 'k_conv', 'v_conv'] as const;
@@ -31,12 +32,15 @@ export interface Hooks {
   /** Called with each site's activation (B, T, C). Keep (tf.keep / clone) what you need: the pass is tidied. */
   record?: (layer: number, site: SiteName, x: Tensor3D) => void;
   patches?: readonly Patch[];
+  /** Recording what a later pass needs to resume part-way along the sequence, or resuming (memory.ts). */
+  memory?: { forLayer(layer: number): LayerMemory };
 }
 
-/** What a mixer sees of the hooks: the layer it is in, and one call per internal site. */
+/** What a mixer sees of the hooks: the layer it is in, one call per internal site, and the memory if any. */
 export interface SiteContext {
   readonly layer: number;
   site(name: SiteName, x: Tensor3D): Tensor3D;
+  readonly memory?: LayerMemory;
 }
 
 /** Pass x through site (layer, name): apply any patches, then record. With no hooks it returns x itself. */
@@ -50,7 +54,7 @@ export function applySite(hooks: Hooks | undefined, layer: number, name: SiteNam
 }
 
 export function siteContext(hooks: Hooks | undefined, layer: number): SiteContext {
-  return { layer, site: (name, x) => applySite(hooks, layer, name, x) };
+  return { layer, site: (name, x) => applySite(hooks, layer, name, x), memory: hooks?.memory?.forLayer(layer) };
 }
 
 /**
