@@ -143,21 +143,28 @@ export async function schedule(
   task: (id: string, signal: AbortSignal) => NodeResult | Promise<NodeResult>,
   opts: ScheduleOptions,
 ): Promise<Map<string, NodeResult>> {
-  const results = new Map<string, NodeResult>();
-  const inSet = new Set(order);
-  const remaining = new Map<string, number>();
-  const dependents = new Map<string, string[]>();
-  for (const id of order) {
-    let n = 0;
-    for (const d of deps(id)) {
-      if (!inSet.has(d)) continue;
-      n++;
-      const ds = dependents.get(d);
-      if (ds) ds.push(id);
-      else dependents.set(d, [id]);
+  // Nodes by position in `order`: typed arrays and index lists instead of id-keyed maps, since a
+  // no-op build settles every node synchronously and this bookkeeping was a good part of its cost.
+  const n = order.length;
+  const index = new Map<string, number>();
+  for (let i = 0; i < n; i++) index.set(order[i]!, i);
+  const remaining = new Int32Array(n);
+  const dependents: (number[] | undefined)[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const ds = deps(order[i]!);
+    for (let k = 0; k < ds.length; k++) {
+      const j = index.get(ds[k]!);
+      if (j === undefined) continue;
+      remaining[i]!++;
+      (dependents[j] ??= []).push(i);
     }
-    remaining.set(id, n);
   }
+  const results = new Map<string, NodeResult>(); // in the order nodes ended
+  const ended = new Uint8Array(n);
+  const end = (i: number, r: NodeResult): void => {
+    ended[i] = 1;
+    results.set(order[i]!, r);
+  };
   const stop = new AbortController();
   setMaxListeners(0, stop.signal); // one listener per running stage
   const onExternal = () => stop.abort(opts.signal!.reason);
@@ -165,57 +172,55 @@ export async function schedule(
   opts.signal?.addEventListener('abort', onExternal, { once: true });
 
   // a FIFO read through `head`: shift() on a long array is linear
-  const ready: string[] = order.filter((id) => remaining.get(id) === 0);
+  const ready: number[] = [];
+  for (let i = 0; i < n; i++) if (remaining[i] === 0) ready.push(i);
   let head = 0;
   const maxInFlight = opts.maxInFlight ?? 256;
   let inFlight = 0;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
 
-  const skipDependents = (id: string): void => {
-    for (const d of dependents.get(id) ?? []) {
-      if (results.has(d)) continue;
-      results.set(d, 'cancelled');
+  const skipDependents = (i: number): void => {
+    for (const d of dependents[i] ?? []) {
+      if (ended[d]) continue;
+      end(d, 'cancelled');
       skipDependents(d);
     }
   };
 
-  const settle = (id: string, r: NodeResult): void => {
-    results.set(id, r);
+  const settle = (i: number, r: NodeResult): void => {
+    end(i, r);
     if (r === 'ok') {
-      for (const d of dependents.get(id) ?? []) {
-        const n = remaining.get(d)! - 1;
-        remaining.set(d, n);
-        if (n === 0) ready.push(d);
-      }
+      const ds = dependents[i];
+      if (ds) for (let k = 0; k < ds.length; k++) if (--remaining[ds[k]!]! === 0) ready.push(ds[k]!);
     } else {
-      skipDependents(id);
+      skipDependents(i);
       if (r === 'failed' && !opts.keepGoing) stop.abort(new Error('stopped at first failure'));
     }
   };
 
   const launch = (): void => {
     while (head < ready.length && inFlight < maxInFlight) {
-      const id = ready[head++]!;
-      if (results.has(id)) continue;
+      const i = ready[head++]!;
+      if (ended[i]) continue;
       if (stop.signal.aborted) {
-        results.set(id, 'cancelled');
+        end(i, 'cancelled');
         continue;
       }
       let r: NodeResult | Promise<NodeResult>;
       try {
-        r = task(id, stop.signal);
+        r = task(order[i]!, stop.signal);
       } catch {
         r = 'failed';
       }
       if (typeof r === 'string') {
-        settle(id, r);
+        settle(i, r);
         continue;
       }
       inFlight++;
       r.catch((): NodeResult => 'failed').then((x) => {
         inFlight--;
-        settle(id, x);
+        settle(i, x);
         launch();
       });
     }
@@ -225,7 +230,7 @@ export async function schedule(
       head = 0;
     }
     if (inFlight === 0 && (head === ready.length || stop.signal.aborted)) {
-      for (const id of order) if (!results.has(id)) results.set(id, 'cancelled');
+      for (let i = 0; i < n; i++) if (!ended[i]) end(i, 'cancelled');
       done();
     }
   };

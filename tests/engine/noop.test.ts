@@ -242,3 +242,15 @@ test('lock stamp: the digest a build takes from manifests equals the digest of t
     p.cleanup();
   }
 });
+
+test('scheduler: a dependency listed twice, and one outside the scheduled set, count as before', async () => {
+  const order = ['a', 'b', 'c'];
+  const deps: Record<string, string[]> = { a: [], b: ['a', 'a', 'elsewhere'], c: ['b'] };
+  for (const sync of [true, false]) {
+    const r = await trace(order, deps, () => 'ok', sync, false);
+    assert.deepEqual(r.started, ['a', 'b', 'c']);
+    assert.deepEqual(r.results, { a: 'ok', b: 'ok', c: 'ok' });
+    const f = await trace(order, deps, (id) => (id === 'a' ? 'failed' : 'ok'), sync, true);
+    assert.deepEqual(f.results, { a: 'failed', b: 'cancelled', c: 'cancelled' });
+  }
+});
