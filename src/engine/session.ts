@@ -30,6 +30,8 @@ export interface SessionOptions {
   hashAlgorithm?: HashAlgorithm;
 }
 
+const NO_ENV: Readonly<Record<string, Json>> = Object.freeze({});
+
 export class Session {
   readonly root: string;
   readonly cacheDir: string;
@@ -114,7 +116,8 @@ export class Session {
           });
         }
       }
-      this.envOf.set(s.id, Object.freeze(env));
+      // stages without env facts share one frozen {} (its key encoding is then computed once)
+      this.envOf.set(s.id, Object.keys(env).length === 0 ? NO_ENV : Object.freeze(env));
     }
   }
 

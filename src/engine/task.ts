@@ -254,7 +254,7 @@ export function stage<P = Record<string, unknown>>(spec: StageSpec<P>): Stage<P>
     inputs[name] = typeof up === 'string' ? checkStageId(up, `input '${name}' of stage '${id}'`) : up.id;
   }
   // A frozen private copy: the key may cache its encoding, and nobody can change it under us.
-  const params = deepFreeze(cloneJsonish(spec.params ?? {})) as P;
+  const params = (spec.params === undefined ? EMPTY_RECORD : deepFreeze(cloneJsonish(spec.params))) as P;
   const run = spec.run as FnRef | CommandSpec<P> | undefined;
   let body: Body;
   if (run && run.kind === 'function') body = run;
@@ -284,18 +284,20 @@ export function stage<P = Record<string, unknown>>(spec: StageSpec<P>): Stage<P>
   if (expectedSeconds !== null && !(typeof expectedSeconds === 'number' && Number.isFinite(expectedSeconds) && expectedSeconds >= 0)) {
     throw new EngineError({ code: 'stage_invalid', message: `stage '${id}': expectedSeconds must be a finite number ≥ 0, got ${JSON.stringify(expectedSeconds)}`, fields: { stage: id } });
   }
+  const cpu = nonNegInt(id, 'resources.cpu', spec.resources?.cpu, 1);
+  const gpu = nonNegInt(id, 'resources.gpu', spec.resources?.gpu, 0);
   return Object.freeze({
     id,
     params,
     schema: spec.schema,
-    inputs: Object.freeze(inputs),
+    inputs: frozenRecord(inputs),
     outputs: Object.freeze(outputs),
-    volatile: Object.freeze(volatile),
+    volatile: frozenList(volatile),
     body,
-    resources: Object.freeze({ cpu: nonNegInt(id, 'resources.cpu', spec.resources?.cpu, 1), gpu: nonNegInt(id, 'resources.gpu', spec.resources?.gpu, 0) }),
+    resources: cpu === 1 && gpu === 0 ? DEFAULT_RESOURCES : Object.freeze({ cpu, gpu }),
     cost,
-    env: Object.freeze({ ...(spec.env ?? {}) }),
-    files: Object.freeze([...(spec.files ?? [])]),
+    env: frozenRecord({ ...(spec.env ?? {}) }),
+    files: frozenList([...(spec.files ?? [])]),
     show: spec.show,
     timeoutMs,
     expectedSeconds,
@@ -303,6 +305,14 @@ export function stage<P = Record<string, unknown>>(spec: StageSpec<P>): Stage<P>
     __stage: true as const,
   });
 }
+
+// Most stages declare no env, files, volatile outputs or inputs: they share one frozen empty value
+// each, so a thousand stages allocate (and the key encoder encodes) it once, not a thousand times.
+const EMPTY_LIST: readonly never[] = Object.freeze([]);
+const EMPTY_RECORD: Readonly<Record<string, never>> = Object.freeze({});
+const DEFAULT_RESOURCES: Resources = Object.freeze({ cpu: 1, gpu: 0 });
+const frozenList = <T>(xs: T[]): readonly T[] => (xs.length === 0 ? EMPTY_LIST : Object.freeze(xs));
+const frozenRecord = <T>(r: Record<string, T>): Readonly<Record<string, T>> => (Object.keys(r).length === 0 ? EMPTY_RECORD : Object.freeze(r));
 
 function cloneJsonish(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(cloneJsonish);

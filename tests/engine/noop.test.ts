@@ -254,3 +254,23 @@ test('scheduler: a dependency listed twice, and one outside the scheduled set, c
     assert.deepEqual(f.results, { a: 'failed', b: 'cancelled', c: 'cancelled' });
   }
 });
+
+test('declaring stages: stages without env, files, volatile outputs, inputs or params share frozen empties', async () => {
+  const { stage, fn } = await import('../../src/engine/index.ts');
+  const body = fn(new URL('file:///x/stages.mjs'), 'f');
+  const a = stage({ id: 'a', outputs: ['o'], run: body });
+  const b = stage({ id: 'b', outputs: ['o'], run: body, inputs: { up: a } });
+  assert.equal(a.env, b.env);
+  assert.equal(a.files, b.files);
+  assert.equal(a.volatile, b.volatile);
+  assert.equal(a.params, b.params);
+  assert.equal(a.resources, b.resources);
+  for (const v of [a.env, a.files, a.volatile, a.params, a.inputs, a.resources]) assert.ok(Object.isFrozen(v));
+  assert.throws(() => ((a.params as Record<string, unknown>).x = 1), TypeError);
+  assert.deepEqual(b.inputs, { up: 'a' });
+  // declared values are still each stage's own frozen copies
+  const c = stage({ id: 'c', outputs: ['o'], run: body, env: { k: 'v' }, files: ['f.json'], params: { p: 1 }, resources: { cpu: 2 } });
+  assert.notEqual(c.env, a.env);
+  assert.deepEqual([c.env, c.files, c.params, c.resources], [{ k: 'v' }, ['f.json'], { p: 1 }, { cpu: 2, gpu: 0 }]);
+  assert.ok(Object.isFrozen(c.env) && Object.isFrozen(c.params) && Object.isFrozen(c.resources));
+});
