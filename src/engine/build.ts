@@ -184,7 +184,7 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
     if (opts.lockFile !== false) {
       const path = resolve(ses.root, opts.lockFile ?? p.lockFile);
       const declared = new Set(p.byId.keys());
-      const digest = stampDigest(declared, left.map(([s, key, m]) => [s.id, key, manifestDigest(m)] as const));
+      const digest = stampDigest(declared, left.map((e) => [e[0].id, e[1], manifestDigest(e[2])] as const));
       // A no-op run finds the lock file as it left it: no need to build its entries.
       if (!stampCurrent(path, ses.ws.lockStamp, digest)) {
         const built = new Map<string, LockEntry>(left.map(([s, key, m]) => [s.id, { key, params: s.params as Json, outputs: outputDigests(m) }]));
