@@ -9,7 +9,8 @@
  * addressed objects, or a complete run entry whose objects all exist: both are valid states.
  */
 import { writeFileAtomicSync } from './fsutil.ts';
-import { ingestSync, objectPathIn, type Manifest } from './ingest.ts';
+import { ingestSync, type Manifest } from './ingest.ts';
+import { objectPathIn } from './hash.ts';
 import { materializeFiles, type StatTriple } from './trace.ts';
 import type { Recipe } from './key.ts';
 

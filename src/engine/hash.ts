@@ -9,6 +9,7 @@
 import crypto, { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { openSync, readSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** A content digest: 64 lowercase hex chars (SHA-256) or `b3-` + 64 hex chars (BLAKE3). */
 export type Hash = string & { readonly __brand: 'Hash' };
@@ -79,6 +80,15 @@ async function hashFileBlake3(path: string): Promise<Hash> {
     await fh.close();
   }
   return `b3-${h.digest('hex')}` as Hash;
+}
+
+/**
+ * Where the store keeps the object with digest `d`: objects/<2 hex chars>/<digest> (the last 64
+ * chars are hex for both kinds). Here rather than in store.ts so that ingest.ts, which store.ts
+ * loads on first use, can share it without an import cycle.
+ */
+export function objectPathIn(objectsDir: string, d: string): string {
+  return join(objectsDir, d.slice(d.length - 64, d.length - 62), d);
 }
 
 /** The algorithm a stored digest was made with. */

@@ -10,7 +10,7 @@
 import { lstatSync, readdirSync, openSync, readSync, fsyncSync, fchmodSync, closeSync, renameSync, unlinkSync, existsSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { CHUNK, type Hash } from './hash.ts';
+import { CHUNK, objectPathIn, type Hash } from './hash.ts';
 import { digestJson } from './key.ts';
 import { EngineError } from './errors.ts';
 import { listFiles } from './fsutil.ts';
@@ -93,10 +93,6 @@ export function buildManifest(found: FoundOutput[], put: Map<string, FileOut>, v
     if (vol.has(o.name)) m[o.name]!.volatile = true;
   }
   return m;
-}
-
-export function objectPathIn(objectsDir: string, d: string): string {
-  return join(objectsDir, d.slice(d.length - 64, d.length - 62), d);
 }
 
 const madeDirs = new Set<string>();

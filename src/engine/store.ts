@@ -12,9 +12,9 @@
  */
 import { mkdirSync, existsSync, rmSync, chmodSync, readFileSync, readdirSync, mkdtempSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { hashBytes, hashFile, algorithmOf, type Hash, type HashAlgorithm } from './hash.ts';
+import { hashBytes, hashFile, algorithmOf, objectPathIn, type Hash, type HashAlgorithm } from './hash.ts';
 import type { Recipe } from './key.ts';
-import { scanOutputs, missingOutputs, buildManifest, objectPathIn, type FileOut, type Manifest } from './ingest.ts';
+import type { FileOut, Manifest } from './ingest.ts';
 import { writeFileAtomicSync, fsyncFileAsync, rmTree } from './fsutil.ts';
 import { stat as statP, chmod as chmodP, rename as renameP, unlink as unlinkP, mkdir as mkdirP } from 'node:fs/promises';
 
@@ -148,6 +148,8 @@ export class Store {
    * manifest. Throws `output_missing` naming each absent output.
    */
   async ingest(stageId: string, outDir: string, outputs: readonly string[], volatile: readonly string[] = []): Promise<Manifest> {
+    // loaded here, not at the top: a run that ingests nothing (a no-op) need not load the module
+    const { scanOutputs, missingOutputs, buildManifest } = await import('./ingest.ts');
     const { found, missing } = scanOutputs(outDir, outputs);
     if (missing.length) throw missingOutputs(stageId, missing, outputs);
     const put = new Map<string, FileOut>();
