@@ -214,9 +214,10 @@ export async function build(p: Pipeline, opts: BuildOptions = {}): Promise<Build
 
 /**
  * The local worker pool, loaded when a body first has to run: a no-op build runs none, and need
- * not load and compile the pool's module.
+ * not load and compile the pool's module. The index exports this as `LocalExecutor` (the same
+ * interface as executor.ts's class: name, run, close), since every pipeline imports the index.
  */
-class LazyLocalExecutor implements Executor {
+export class LazyLocalExecutor implements Executor {
   readonly name = 'local';
   private inner: Promise<Executor> | undefined;
   run(job: Job, hooks: JobHooks, signal: AbortSignal): Promise<CommitResult | void> {

@@ -28,7 +28,8 @@ export { gc } from './gc.ts';
 export type { GcResult } from './gc.ts';
 export { readLockFile, updateLockFile, lockText } from './lockfile.ts';
 export type { LockEntry, LockFileData } from './lockfile.ts';
-export { LocalExecutor } from './executor.ts';
+// the pool's module loads on the first run() (see build.ts); executor.ts's class is the pool itself
+export { LazyLocalExecutor as LocalExecutor } from './build.ts';
 export type { Executor, Job, JobBody, JobHooks, UpstreamRef } from './executor.ts';
 export { Slots, schedule } from './scheduler.ts';
 export { consoleReporter, silentReporter, fmtMs } from './progress.ts';

@@ -274,3 +274,12 @@ test('declaring stages: stages without env, files, volatile outputs, inputs or p
   assert.deepEqual([c.env, c.files, c.params, c.resources], [{ k: 'v' }, ['f.json'], { p: 1 }, { cpu: 2, gpu: 0 }]);
   assert.ok(Object.isFrozen(c.env) && Object.isFrozen(c.params) && Object.isFrozen(c.resources));
 });
+
+test('the index LocalExecutor loads the worker pool on first run: closing an unused one is a no-op', async () => {
+  const { LocalExecutor } = await import('../../src/engine/index.ts');
+  const e = new LocalExecutor();
+  assert.equal(e.name, 'local');
+  await e.close();
+  await e.close();
+  // running through it is exercised by conformance.test.ts (the real pool behind the same interface)
+});
