@@ -155,3 +155,30 @@ test('SIGINT cancels cleanly: exit 130, nothing cached, lock released', async ()
     p.cleanup();
   }
 });
+
+test('the CLI exits as soon as it is done, with all of a large output delivered and its exit code kept', async () => {
+  // main() exits explicitly once stdout and stderr are flushed (src/cli/main.ts); 3000 stages make
+  // `dag --format json` ≈ 100 KB, more than a pipe holds, so a premature exit would truncate it.
+  const { project, ENGINE } = await import('../engine/helpers.ts');
+  const p = project({
+    'pipeline.mjs': `import { stage, fn, pipeline } from '${ENGINE}';
+const body = fn(new URL('./s.mjs', import.meta.url), 'f');
+const stages = [];
+for (let i = 0; i < 3000; i++) stages.push(stage({ id: 'stage-with-a-long-name/' + i, outputs: ['o'], run: body, inputs: i ? { up: stages[i - 1] } : {} }));
+export default pipeline({ stages });
+`,
+    's.mjs': 'export function f() {}\n',
+  });
+  try {
+    const r = await cli(p.dir, ['dag', '--format', 'json', '--pipeline', 'pipeline.mjs']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.length > 65536, `${r.stdout.length} bytes`);
+    const dag = JSON.parse(r.stdout) as { stages: { id: string; deps: string[] }[] };
+    assert.equal(dag.stages.length, 3000);
+    assert.deepEqual(dag.stages.at(-1)!.deps, ['stage-with-a-long-name/2998']);
+    const bad = await cli(p.dir, ['run', '--jobs', '0', '--pipeline', 'pipeline.mjs']);
+    assert.equal(bad.code, 2, bad.stderr);
+  } finally {
+    p.cleanup();
+  }
+});
