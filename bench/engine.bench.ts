@@ -1,7 +1,7 @@
 /**
  * Engine benchmark (issue 2): a generated 1000-stage pipeline of trivial function stages —
  * cold run, no-op run, no-op status — each timed as a whole process with the compiled CLI
- * (`node dist/src/cli/main.js`), plus the `npm run pipeline` figure, plus file-hashing throughput
+ * (`node dist/src/cli/main.js`, bundled by `npm run build`), plus the `npm run pipeline` figure, plus file-hashing throughput
  * beside `openssl dgst -sha256`, plus Snakemake on the same DAG if it is installed.
  * Prints figures and ratios; asserts nothing. Targets: no-op run ≤ 0.15 s, cold ≤ 3 s,
  * hashing ≥ 0.75× openssl.

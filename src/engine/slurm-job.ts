@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { LocalExecutor, type Job } from './executor.ts';
+import type { Job } from './executor.ts';
 import { ingestSync } from './ingest.ts';
 import { writeFileAtomicSync } from './fsutil.ts';
 import { isEngineError, type ErrorData } from './errors.ts';
@@ -51,6 +51,8 @@ async function main(specPath: string): Promise<number> {
   const onSignal = () => ac.abort(new Error('signal'));
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // imported dynamically so that a bundle keeps executor.ts as its own file: it finds worker.js beside itself
+  const { LocalExecutor } = await import('./executor.ts');
   const ex = new LocalExecutor();
   const base = { key: job.key, host: hostname(), slurmJobId: process.env.SLURM_JOB_ID ?? null };
   const write = (r: JobResult) => writeFileAtomicSync(spec.resultPath, JSON.stringify(r), { dirSync: false });

@@ -19,7 +19,12 @@ import { EngineError } from './errors.ts';
 import { STAGE_ID } from './task.ts';
 import type { LockStamp } from './lockfile.ts';
 
-export type StatTriple = [size: number, mtimeNs: string, ino: string];
+/**
+ * What the verifying trace remembers of a file. mtime in ms as a double (resolution ≈ 0.25 µs at
+ * today's epoch, far finer than any filesystem's update granularity) rather than a BigInt ns
+ * string: a no-op run stats every output, and the BigInt stat costs twice the plain one.
+ */
+export type StatTriple = [size: number, mtimeMs: number, ino: number];
 
 /** What artifacts/<id>/ holds. The recipe behind `key` is in the run cache (explain reads it there). */
 export interface WorkspaceEntry {
@@ -141,7 +146,7 @@ export class Workspace {
     const p = `${base}/${rel}`;
     let st;
     try {
-      st = statBig(p);
+      st = statTriple(p);
     } catch {
       return { ok: false, kind: 'missing', detail: `artifacts/${id}/${rel} is missing` };
     }
@@ -201,7 +206,7 @@ export function materializeFiles(target: string, id: string, outputs: Manifest, 
       if (rel.includes('/')) mkdirSync(dirname(dest), { recursive: true });
       copyFileSync(src, dest, constants.COPYFILE_FICLONE);
       chmodSync(dest, 0o444);
-      stats[rel] = statBig(dest); // rename keeps inode, size and mtime
+      stats[rel] = statTriple(dest); // rename keeps inode, size and mtime
     }
     for (const name of Object.keys(outputs)) if (outputs[name]!.type === 'dir') mkdirSync(join(tmp, name), { recursive: true });
     let old: string | undefined;
@@ -220,9 +225,9 @@ export function materializeFiles(target: string, id: string, outputs: Manifest, 
   return stats;
 }
 
-function statBig(p: string): StatTriple {
-  const st = statSync(p, { bigint: true });
-  return [Number(st.size), String(st.mtimeNs), String(st.ino)];
+function statTriple(p: string): StatTriple {
+  const st = statSync(p);
+  return [st.size, st.mtimeMs, st.ino];
 }
 
 // ---------------------------------------------------------------------------------------------
