@@ -4,9 +4,6 @@
  * the `isMain` guard sets `process.exitCode` and exits once it has, so `finally` blocks still
  * clean up.
  */
-// Stage commits (hash, fsync, rename, copy) run on the libuv pool; let more of them overlap.
-// Read lazily by libuv at first use, so setting it here, before any async fs call, takes effect.
-process.env.UV_THREADPOOL_SIZE ??= '16';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, helpText, type CommandName } from './flags.ts';
