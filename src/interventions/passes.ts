@@ -8,6 +8,7 @@ import type { Hooks, Patch, SiteName } from '../models/sites.ts';
 import type { TrainableLM } from '../train/loop.ts';
 import { gatherInt } from '../train/split.ts';
 import type { Memory } from '../models/memory.ts';
+import { DeltaBlock } from './delta-sweep.ts';
 
 /** Activations of one run at every site, (m, T, C) row-major on the host, by `${layer}:${site}`. */
 export type Acts = Map<string, { layer: number; site: SiteName; data: Float32Array; C: number }>;
@@ -76,6 +77,9 @@ export class Executor {
   private readonly nLayers: number;
   /** The model, when it can resume from a block's input: otherwise every pass runs from the tokens. */
   private readonly fast: ResumableLM | null;
+  /** DeltaNet models: their blocks specialised for patched passes (delta-sweep.ts) by layer, made on first use. */
+  private readonly deltas = new Map<number, DeltaBlock | null>();
+  private readonly specialise: boolean;
 
   /** `memory`: what the corrupted run's mixers kept, so that passes can also start part-way along the sequence. */
   constructor(
@@ -84,11 +88,27 @@ export class Executor {
     private readonly corr: Acts,
     private readonly clean: Acts,
     private readonly memory: Memory | null = null,
+    specialise = true,
   ) {
     this.fast = resumable(model) ? model : null;
     let L = 0;
     for (const a of corr.values()) L = Math.max(L, a.layer + 1);
     this.nLayers = L;
+    // Only for models whose passes can resume (LanguageModel): the specialised blocks replace those passes.
+    this.specialise = specialise && this.fast !== null && memory !== null && this.fast.resumableFrom(0);
+  }
+
+  /** Releases what the passes keep between calls (the specialised blocks' weights). */
+  dispose(): void {
+    for (const b of this.deltas.values()) b?.dispose();
+    this.deltas.clear();
+  }
+
+  /** Block `layer` specialised (DeltaNet), or null; by default the last block. */
+  private deltaBlock(layer = this.nLayers - 1): DeltaBlock | null {
+    if (!this.specialise) return null;
+    if (!this.deltas.has(layer)) this.deltas.set(layer, DeltaBlock.create(this.model, this.c, this.corr, layer));
+    return this.deltas.get(layer)!;
   }
 
   /** Patch `cells` of (layer, site) with their clean values and report each cell's readout. */
@@ -128,6 +148,13 @@ export class Executor {
       return;
     }
     const d = this.corr.get(siteKey(layer, 'block_output'))!.C;
+    const delta = DeltaBlock.handlesTail(site) ? this.deltaBlock(layer) : null;
+    if (delta) { // the block's output at the patched cells alone
+      const after = delta.tailCells(site, unique.map((x) => ({ row: x.i, t: x.t, src: x.src, off: x.off })));
+      const index = new Map(unique.map((x, k) => [`${x.i}:${x.t}`, k]));
+      this.blockInput(layer + 1, live.map((x) => ({ k: x.k, i: x.i, t: x.t, src: after, off: index.get(`${x.i}:${x.t}`)! * d })), put);
+      return;
+    }
     const after = this.runBlock(layer, rows, patch); // (examples, T, d)
     this.blockInput(layer + 1, live.map((x) => ({ k: x.k, i: x.i, t: x.t, src: after, off: (slot.get(x.i)! * T + x.t) * d })), put);
   }
@@ -169,6 +196,21 @@ export class Executor {
    * [s, T) only: everything before s is the corrupted run's, and the mixers continue from what it kept there.
    */
   private pass(layer: number, rows: Int32Array, patch: CellPatch): Readout {
+    const delta = this.deltaBlock();
+    // The specialised last block takes every row at once, whatever position each starts at.
+    if (delta && DeltaBlock.handles(patch.site) && patch.layer === layer) {
+      // Blocks layer … last − 1 hand on only what changed (DeltaBlock.outputs), then the last one reads out.
+      const blocks: DeltaBlock[] = [];
+      for (let l = layer; l < delta.layer; l++) { const b = this.deltaBlock(l); if (b) blocks.push(b); }
+      if (blocks.length === delta.layer - layer) {
+        const cells = patch.cells.map((x, k) => ({ row: patch.row[k]!, t: x.t, src: x.src, off: x.off }));
+        const site = { name: patch.site, cells };
+        if (blocks.length === 0) return delta.readout(rows, [], site);
+        let changes = blocks[0]!.outputs(rows, [], site);
+        for (const b of blocks.slice(1)) changes = b.outputs(rows, changes);
+        return delta.readout(rows, changes);
+      }
+    }
     if (!this.fast || !this.memory || !this.fast.resumableFrom(layer)) return this.window(layer, rows, patch, 0);
     const start = new Int32Array(rows.length).fill(this.c.T);
     patch.cells.forEach((x, k) => { const j = patch.row[k]!; start[j] = Math.min(start[j]!, x.t); });

@@ -42,6 +42,8 @@ export interface SweepOptions {
   /** Restrict to these (layer, site) pairs; default: every site the model passes through. */
   sites?: readonly { layer: number; site: SiteName }[];
   progress?: (done: number, total: number) => void;
+  /** Model-specific fast paths (DeltaNet's last block: delta-sweep.ts); false runs every pass the general way (tests). */
+  specialise?: boolean;
 }
 
 /** Per-example results of one (layer, site, position) patch. */
@@ -112,7 +114,7 @@ export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): Sw
     const orig = run(c.clean), corr = run(c.base, memory);
     res.pOrig.set(orig.out.p, start); res.logitOrig.set(orig.out.logit, start);
     res.pCorr.set(corr.out.p, start); res.logitCorr.set(corr.out.logit, start);
-    const exec = new Executor(model, c, corr.acts, orig.acts, memory);
+    const exec = new Executor(model, c, corr.acts, orig.acts, memory, opts.specialise ?? true);
 
     // Patched passes: every (layer, site) in forward order, each cell starting from the corrupted run's numbers.
     const sites = [...orig.acts].filter(([key]) => !wanted || wanted.has(key));
@@ -138,6 +140,7 @@ export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): Sw
         out[cell.k]!.logitRestored[start + cell.i] = logit;
       });
     }
+    exec.dispose();
     done += m;
     opts.progress?.(done, n);
   }

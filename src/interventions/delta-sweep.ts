@@ -1,0 +1,540 @@
+/**
+ * @module delta-sweep — the blocks of a DeltaNet language model specialised for the intervention sweep (passes.ts).
+ * A patched row differs from the corrupted run only from its first changed position on, and only the query cell of
+ * the last block reaches the readout, so of a block a patched pass needs:
+ *  - the position-wise front (norm1, the q/k/v/β projection, the short conv, SiLU, the L2 norm) only where its result
+ *    can differ from the corrupted run's: at changed block inputs / mixer inputs and the K − 1 positions after each
+ *    (the conv), at a patched q/k/v_conv cell itself (the row's "region"). Elsewhere q, k, v, β are the corrupted
+ *    run's, computed once per chunk;
+ *  - the delta rule over the region only, in low-rank form from the corrupted state before it (kept for every
+ *    position of the chunk): S_t = S⁰ + Σ k_τ u_τᵀ. After the region every step is the corrupted run's, and since a
+ *    step is affine in the state (S_t = (I − β k kᵀ) S_{t−1} + β k vᵀ), o at a later position t is the corrupted o_t
+ *    plus the region's change read through vectors precomputed per chunk (corrupted());
+ *  - the rest of the block (o norm, o_proj, residual add, norm2, MLP): in the last block at the query only (`readout`),
+ *    in an earlier block at the positions from the region on (`outputs`), which become the next block's changes;
+ *  - for a position-wise tail site (q_conv, mixer_output, mlp_*, block_output) of an earlier block, the block's
+ *    output at the patched cells alone (`tailCells`).
+ * All rows of a pass run together whatever position each starts at (no pass per start position).
+ *
+ * The tfjs ops are those of src/models/delta_net.ts, block.ts, mlp.ts and lm.ts in the same order; the delta rule is
+ * summed in another order (float64), so the numbers equal the general path's up to rounding (tested against it on
+ * random DeltaNets of several shapes, tests/interventions/delta-sweep.test.ts, and against the plain protocol,
+ * sweep-reference.test.ts). This file only reads the model's parameters by their state-dict names; nothing in
+ * src/models depends on it (training's cache keys do not see it).
+ */
+import { tf, type Tensor, type Tensor2D, type Tensor3D } from '../models/tf.ts';
+import { causalConv1d, gelu, layerNorm, linear, rmsNorm, silu } from '../models/ops.ts';
+import type { SiteName } from '../models/sites.ts';
+import type { TrainableLM } from '../train/loop.ts';
+import { readout, type Acts, type Chunk, type Readout } from './passes.ts';
+
+/** delta_net.ts's fla l2norm epsilon (inside the square root) and its o_norm epsilon. */
+const L2_EPS = 1e-6;
+const NORM_EPS = 1e-5;
+
+/** Sites of the last block this path patches itself; the others (all at the query) take the general path. */
+const SITES: ReadonlySet<SiteName> = new Set<SiteName>(['block_input', 'mixer_input', 'q_conv', 'k_conv', 'v_conv']);
+
+/** A changed value at (row of the pass, position t): C floats of `src` from `off`. */
+export interface Change { row: number; t: number; src: Float32Array; off: number }
+
+interface DeltaModel extends TrainableLM {
+  readonly cfg: { mixer: string; d_model: number; n_layers: number; delta_heads: number; d_conv: number | null };
+}
+
+const isDeltaModel = (m: TrainableLM): m is DeltaModel => {
+  const cfg = (m as Partial<DeltaModel>).cfg;
+  return cfg !== undefined && cfg.mixer === 'delta_net' && m.params?.vars instanceof Map;
+};
+
+/** Position-wise tail sites of a block (Block.positionwiseFrom) whose patched block outputs `tailCells` computes. */
+const TAIL_SITES: ReadonlySet<SiteName> = new Set<SiteName>(['q_conv', 'mixer_output', 'mlp_input', 'mlp_output', 'block_output']);
+
+/** One block of a DeltaNet LM with the corrupted run of one chunk, ready for patched rows. */
+export class DeltaBlock {
+  readonly layer: number;
+  /** The corrupted run's mixer output at this block, (m, T, D). */
+  private readonly mo: Float32Array;
+  private readonly D: number;
+  private readonly H: number;
+  private readonly Dh: number;
+  private readonly K: number;
+  private readonly w: Record<'wcatT' | 'convW' | 'woT' | 'g' | 'n1w' | 'n1b' | 'n2w' | 'n2b' | 'w1' | 'b1' | 'w2' | 'b2' | 'lnfW' | 'lnfB' | 'gain' | 'off', Tensor>;
+  /** The corrupted run at the last block, (m, T, ·) row-major: its input, its conv input, q/k/v after the L2 norm, β. */
+  private readonly bi: Float32Array;
+  private readonly pre: Float32Array;
+  private readonly qkv: Float32Array;
+  private readonly beta: Float32Array;
+  /** The corrupted run's delta-rule state before each position and after the last, (m, T + 1, H, Dh, Dh) float64 (key index, value index). */
+  private readonly states: Float64Array;
+  private readonly oAll: Float64Array;
+  private readonly reads: Float64Array;
+  /** The corrupted run's u_t = β_t r_t, (m, T, H, Dh). */
+  private readonly uCorr: Float64Array;
+  private readonly scratch: { r: Float64Array; kn: Float64Array; ku: Float64Array };
+
+  /** Block `layer` specialised when `model` is a DeltaNet LM whose block the sweep recorded; null otherwise. */
+  static create(model: TrainableLM, c: Chunk, corr: Acts, layer: number): DeltaBlock | null {
+    if (!isDeltaModel(model) || !(layer >= 0 && layer < model.cfg.n_layers)) return null;
+    if (!['block_input', 'mixer_input', 'mixer_output'].every((x) => corr.has(`${layer}:${x}`))) return null;
+    return new DeltaBlock(model, c, corr, layer);
+  }
+
+  /** Whether a patch at `site` of the last block goes through `readout` here. */
+  static handles(site: SiteName): boolean {
+    return SITES.has(site);
+  }
+
+  /** Whether `tailCells` takes a patch at `site`. */
+  static handlesTail(site: SiteName): boolean {
+    return TAIL_SITES.has(site);
+  }
+
+  private constructor(private readonly model: DeltaModel, private readonly c: Chunk, corr: Acts, layer: number) {
+    this.layer = layer;
+    const { d_model: D, delta_heads: H } = model.cfg;
+    this.D = D; this.H = H; this.Dh = D / H;
+    this.K = model.cfg.d_conv ?? 4;
+    this.scratch = { r: new Float64Array(this.Dh), kn: new Float64Array(this.Dh), ku: new Float64Array(this.Dh) };
+    const p = (name: string) => model.params.get(name);
+    const mix = `backbone.layers.${layer}.sequence_mixer.`, blk = `backbone.layers.${layer}.`;
+    const gainV = new Float32Array(3 * H), offV = new Float32Array(3 * H);
+    for (let h = 0; h < H; h++) { gainV[h] = 1 / Math.sqrt(this.Dh); gainV[H + h] = 1; offV[2 * H + h] = 1; }
+    this.w = tf.tidy(() => ({
+      wcatT: tf.transpose(tf.concat(['q_proj', 'k_proj', 'v_proj', 'b_proj'].map((n) => p(`${mix}${n}.weight`)), 0)),
+      convW: this.K > 0 ? tf.concat(['q', 'k', 'v'].map((n) => p(`${mix}${n}_conv1d.weight`)), 0) : tf.zeros([1]),
+      woT: tf.transpose(p(`${mix}o_proj.weight`)),
+      g: tf.clone(p(`${mix}o_norm.weight`)),
+      n1w: tf.clone(p(`${blk}norm1.weight`)), n1b: tf.clone(p(`${blk}norm1.bias`)),
+      n2w: tf.clone(p(`${blk}norm2.weight`)), n2b: tf.clone(p(`${blk}norm2.bias`)),
+      w1: tf.clone(p(`${blk}state_mixer.fc1.weight`)), b1: tf.clone(p(`${blk}state_mixer.fc1.bias`)),
+      w2: tf.clone(p(`${blk}state_mixer.fc2.weight`)), b2: tf.clone(p(`${blk}state_mixer.fc2.bias`)),
+      lnfW: tf.clone(p('backbone.ln_f.weight')), lnfB: tf.clone(p('backbone.ln_f.bias')),
+      gain: tf.tensor4d(gainV, [1, 1, 3 * H, 1]), off: tf.tensor4d(offV, [1, 1, 3 * H, 1]),
+    }));
+    // The corrupted run's front, from its recorded mixer input, with the mixer's own ops on the whole chunk.
+    const { m, T } = c;
+    this.bi = corr.get(`${layer}:block_input`)!.data;
+    this.mo = corr.get(`${layer}:mixer_output`)!.data;
+    const mi = corr.get(`${layer}:mixer_input`)!.data;
+    const [pre, qkv, beta] = tf.tidy(() => {
+      const { pre, qkv, beta } = this.front(tf.tensor3d(mi, [m, T, D]), null, null);
+      return [pre, qkv, beta];
+    });
+    this.pre = pre!.dataSync() as Float32Array;
+    this.qkv = qkv!.dataSync() as Float32Array;
+    this.beta = beta!.dataSync() as Float32Array;
+    pre!.dispose(); qkv!.dispose(); beta!.dispose();
+    ({ states: this.states, oAll: this.oAll, reads: this.reads, uCorr: this.uCorr } = this.corrupted());
+  }
+
+  dispose(): void {
+    for (const t of Object.values(this.w)) t.dispose();
+  }
+
+  /**
+   * The mixer's front on x = its input (R, W, D) over W positions per row: the conv input `pre` (R, W, 3D), q/k/v after
+   * the L2 norm (R, W, 3H, Dh, q scaled by Dh^−½) and β (R, W, H). `lead`: the conv inputs of the K − 1 positions
+   * before each row's first one (R, K − 1, 3D), or null for rows that start at position 0. `act` patches the SiLU
+   * output (the q/k/v_conv sites) on the host.
+   */
+  private front(x: Tensor3D, lead: Float32Array | null, act: ((a: Float32Array) => void) | null) {
+    const [R, W] = x.shape;
+    const { D, H, Dh, K } = this;
+    const proj = tf.matMul(x.reshape([R * W, D]) as Tensor2D, this.w.wcatT as Tensor2D).reshape([R, W, 3 * D + H]);
+    const pre = tf.slice(proj, [0, 0, 0], [R, W, 3 * D]) as Tensor3D;
+    const betaLogit = tf.slice(proj, [0, 0, 3 * D], [R, W, H]) as Tensor3D;
+    const n = K > 1 && lead ? K - 1 : 0;
+    const convIn = n ? (tf.concat([tf.tensor3d(lead!, [R, n, 3 * D]), pre], 1) as Tensor3D) : pre;
+    const conv = K > 0 ? causalConv1d(convIn, this.w.convW) : pre;
+    let a = silu(n ? (tf.slice(conv, [0, n, 0], [R, W, 3 * D]) as Tensor3D) : conv);
+    if (act) {
+      const data = (a.dataSync() as Float32Array).slice();
+      act(data);
+      a = tf.tensor3d(data, [R, W, 3 * D]);
+    }
+    const heads = a.reshape([R, W, 3 * H, Dh]);
+    const inv = tf.rsqrt(tf.add(tf.sum(tf.square(heads), 3, true), L2_EPS));
+    const factor = tf.add(tf.mul(inv, this.w.gain), this.w.off);
+    return { pre, qkv: tf.mul(heads, factor), beta: tf.sigmoid(betaLogit) };
+  }
+
+  /**
+   * The delta rule over the corrupted chunk: the state before every position and after the last (`states`), each
+   * position's o (`oAll`, (m, T, H, Dh)), u_t = β_t r_t (`uCorr`), and how o_τ reads the state after each step z < τ
+   * (`reads`): S_t = A_t S_{t−1} + β_t k_t v_tᵀ with A_t = I − β_t k_t k_tᵀ (symmetric), so for any state S_z after
+   * step z, whatever came before, o_τ = o⁰_τ + (S_z − S⁰_z)ᵀ w_{z,τ} when every step in (z, τ] is the corrupted run's,
+   * with w_{τ,τ} = q_τ, w_{z,τ} = A_{z+1} w_{z+1,τ}; `reads` holds w_{z,τ} at ((b·T + τ)·T + z)·H + h.
+   */
+  private corrupted(): { states: Float64Array; oAll: Float64Array; reads: Float64Array; uCorr: Float64Array } {
+    const { m, T } = this.c, { H, Dh } = this, DD = Dh * Dh, row = 3 * H * Dh;
+    const uCorr = new Float64Array(m * T * H * Dh), oAll = new Float64Array(m * T * H * Dh);
+    const states = new Float64Array(m * (T + 1) * H * DD), reads = new Float64Array(m * T * T * H * Dh);
+    const S = new Float64Array(DD), scratch = this.scratch;
+    for (let b = 0; b < m; b++) for (let h = 0; h < H; h++) {
+      S.fill(0);
+      recur(S, Dh, T, this.qkv, (b * T * 3 * H + H + h) * Dh, H * Dh, row, this.beta, b * T * H + h, H, scratch,
+        { out: states, at: (b * (T + 1) * H + h) * DD, stride: H * DD }, { out: uCorr, at: (b * T * H + h) * Dh, stride: H * Dh });
+      states.set(S, ((b * (T + 1) + T) * H + h) * DD); // and after the last step
+      for (let tau = 0; tau < T; tau++) {
+        const qAt = ((b * T + tau) * 3 * H + h) * Dh, after = ((b * (T + 1) + tau + 1) * H + h) * DD;
+        for (let c = 0; c < Dh; c++) {
+          let acc = 0;
+          for (let i = 0; i < Dh; i++) acc += this.qkv[qAt + i]! * states[after + i * Dh + c]!;
+          oAll[((b * T + tau) * H + h) * Dh + c] = acc;
+        }
+        const wAt = (z: number) => (((b * T + tau) * T + z) * H + h) * Dh;
+        for (let i = 0; i < Dh; i++) reads[wAt(tau) + i] = this.qkv[qAt + i]!;
+        for (let z = tau - 1; z >= 0; z--) { // w_z = w_{z+1} − β k (k·w_{z+1}), k and β of step z + 1
+          const kAt = ((b * T + z + 1) * 3 * H + H + h) * Dh, beta = this.beta[(b * T + z + 1) * H + h]!;
+          const prev = wAt(z + 1), cur = wAt(z);
+          let dot = 0;
+          for (let i = 0; i < Dh; i++) dot += this.qkv[kAt + i]! * reads[prev + i]!;
+          const f = beta * dot;
+          for (let i = 0; i < Dh; i++) reads[cur + i] = reads[prev + i]! - this.qkv[kAt + i]! * f;
+        }
+      }
+    }
+    return { states, oAll, reads, uCorr };
+  }
+
+  /**
+   * The block's output (n, D) at each cell (row = example of the chunk, position t) when `site`, a position-wise tail
+   * site (q_conv, mixer_output, mlp_input, mlp_output, block_output), is patched there alone: the rest of the block
+   * acts on that position only (Block.positionwiseFrom), so only the cells are computed. q_conv: o_t = S_tᵀ q̂_t with
+   * the corrupted state after step t (no state depends on q). The model's ops, on the cells only.
+   */
+  tailCells(site: SiteName, cells: readonly Change[]): Float32Array {
+    if (!TAIL_SITES.has(site)) throw new Error(`delta sweep: ${site} is not a tail site`);
+    const { T } = this.c, { D, H, Dh } = this, n = cells.length, d = D;
+    const gather = (src: (x: Change) => [Float32Array, number]) => {
+      const out = new Float32Array(n * d);
+      cells.forEach((x, k) => { const [a, off] = src(x); out.set(a.subarray(off, off + d), k * d); });
+      return out;
+    };
+    const at = (x: Change) => (x.row * T + x.t) * d;
+    const value = gather((x) => [x.src, x.off]);
+    if (site === 'block_output') return value;
+    const res = gather((x) => [this.bi, at(x)]);
+    let o: Float32Array | null = null;
+    if (site === 'q_conv') { // the new q at t, L2-normalised and scaled as the mixer does, read from S_t
+      const qn = tf.tidy(() => {
+        const heads = tf.tensor4d(value, [n, 1, H, Dh]);
+        const inv = tf.rsqrt(tf.add(tf.sum(tf.square(heads), 3, true), L2_EPS));
+        const gain = tf.slice(this.w.gain, [0, 0, 0, 0], [1, 1, H, 1]), off = tf.slice(this.w.off, [0, 0, 0, 0], [1, 1, H, 1]);
+        return tf.mul(heads, tf.add(tf.mul(inv, gain), off));
+      });
+      const q = qn.dataSync() as Float32Array;
+      qn.dispose();
+      const ob = (o = new Float32Array(n * H * Dh)), DD = Dh * Dh;
+      cells.forEach((x, k) => {
+        for (let h = 0; h < H; h++) {
+          const S = ((x.row * (T + 1) + x.t + 1) * H + h) * DD, qo = (k * H + h) * Dh;
+          for (let c = 0; c < Dh; c++) {
+            let acc = 0;
+            for (let i = 0; i < Dh; i++) acc += q[qo + i]! * this.states[S + i * Dh + c]!;
+            ob[qo + c] = acc;
+          }
+        }
+      });
+    }
+    const out = tf.tidy(() => {
+      const r = tf.tensor3d(res, [n, 1, d]);
+      const v = tf.tensor3d(value, [n, 1, d]);
+      const mixer = () => {
+        if (site === 'mixer_output') return v;
+        if (o !== null) return tf.matMul(rmsNorm(tf.tensor4d(o as Float32Array, [n, 1, H, Dh]), this.w.g, NORM_EPS).reshape([n, D]) as Tensor2D, this.w.woT as Tensor2D).reshape([n, 1, D]);
+        return tf.tensor3d(gather((x) => [this.mo, at(x)]), [n, 1, d]);
+      };
+      const r1 = tf.add(r, mixer()) as Tensor3D;
+      const f = site === 'mlp_output' ? v
+        : linear(gelu(linear(site === 'mlp_input' ? v : layerNorm(r1, this.w.n2w, this.w.n2b), this.w.w1, this.w.b1)), this.w.w2, this.w.b2);
+      return tf.add(r1, f);
+    });
+    const data = out.dataSync() as Float32Array;
+    out.dispose();
+    return data;
+  }
+
+  /**
+   * p(answer) and its logit at the query of copies of the corrupted examples `rows` (row j = example rows[j]) whose
+   * last block has the inputs `changes` (block-input values at (row, position)) and, if given, `site` patched at
+   * `cells` (block_input, mixer_input, q_conv, k_conv or v_conv of the last block).
+   */
+  readout(rows: Int32Array, changes: readonly Change[], site?: { name: SiteName; cells: readonly Change[] }): Readout {
+    if (this.layer !== this.model.cfg.n_layers - 1) throw new Error(`delta sweep: block ${this.layer} is not the last`);
+    const { D, H, Dh } = this, R = rows.length, d = D;
+    const g = this.region(rows, changes, site);
+    const o = new Float32Array(R * H * Dh), rq = new Float32Array(R * d);
+    for (let j = 0; j < R; j++) {
+      this.readO(g, j, g.q[j]!, o, j * H * Dh);
+      rq.set(this.input(g, j, g.q[j]!), j * d);
+    }
+    // The rest of the block and ln_f at the query: (R, 1, d).
+    const answers = Int32Array.from(rows, (i) => this.c.answers[i]!);
+    return readout(this.model, () => {
+      const normed = rmsNorm(tf.tensor4d(o, [R, 1, H, Dh]), this.w.g, NORM_EPS);
+      const mixed = tf.matMul(normed.reshape([R, D]) as Tensor2D, this.w.woT as Tensor2D).reshape([R, 1, D]);
+      const res = tf.add(tf.tensor3d(rq, [R, 1, d]), mixed) as Tensor3D;
+      const u = layerNorm(res, this.w.n2w, this.w.n2b);
+      const out = tf.add(res, linear(gelu(linear(u, this.w.w1, this.w.b1)), this.w.w2, this.w.b2)) as Tensor3D;
+      return layerNorm(out, this.w.lnfW, this.w.lnfB);
+    }, new Int32Array(R), answers);
+  }
+
+  /**
+   * The block's outputs where they can differ from the corrupted run's, as changes of the next block's input: row j
+   * at positions first … its query (nothing after the query reaches the readout). Inputs as for `readout`.
+   */
+  outputs(rows: Int32Array, changes: readonly Change[], site?: { name: SiteName; cells: readonly Change[] }): Change[] {
+    const { D, H, Dh } = this, R = rows.length, d = D;
+    const g = this.region(rows, changes, site);
+    let W = 0;
+    for (let j = 0; j < R; j++) if (g.any[j]) W = Math.max(W, g.q[j]! - g.first[j]! + 1);
+    if (W === 0) return [];
+    const o = new Float32Array(R * W * H * Dh), res = new Float32Array(R * W * d);
+    for (let j = 0; j < R; j++) {
+      if (!g.any[j]) continue;
+      for (let t = g.first[j]!, u = 0; t <= g.q[j]!; t++, u++) {
+        this.readO(g, j, t, o, (j * W + u) * H * Dh);
+        res.set(this.input(g, j, t), (j * W + u) * d);
+      }
+    }
+    const out = tf.tidy(() => {
+      const normed = rmsNorm(tf.tensor4d(o, [R, W, H, Dh]), this.w.g, NORM_EPS);
+      const mixed = tf.matMul(normed.reshape([R * W, D]) as Tensor2D, this.w.woT as Tensor2D).reshape([R, W, D]);
+      const r1 = tf.add(tf.tensor3d(res, [R, W, d]), mixed) as Tensor3D;
+      const u = layerNorm(r1, this.w.n2w, this.w.n2b);
+      return tf.add(r1, linear(gelu(linear(u, this.w.w1, this.w.b1)), this.w.w2, this.w.b2));
+    });
+    const data = out.dataSync() as Float32Array;
+    out.dispose();
+    const next: Change[] = [];
+    for (let j = 0; j < R; j++) {
+      if (!g.any[j]) continue;
+      for (let t = g.first[j]!, u = 0; t <= g.q[j]!; t++, u++) next.push({ row: j, t, src: data, off: (j * W + u) * d });
+    }
+    return next;
+  }
+
+  /** Row j's block input at position t: the corrupted run's, or its change. */
+  private input(g: Region, j: number, t: number): Float32Array {
+    const c = g.inputAt.get(j * this.c.T + t);
+    if (c) return c.src.subarray(c.off, c.off + this.D);
+    const i = g.rows[j]!;
+    return this.bi.subarray((i * this.c.T + t) * this.D, (i * this.c.T + t + 1) * this.D);
+  }
+
+  /**
+   * The changed front of each row, then the delta rule over its region in low-rank form from the corrupted state S⁰
+   * before it (read, never copied): S_t = S⁰ + Σ_{a≤τ≤t} k_τ u_τᵀ, u_t = β_t (v_t − S⁰ᵀk_t − Σ_{τ<t} u_τ (k_τ·k_t)).
+   */
+  private region(rows: Int32Array, changes: readonly Change[], site?: { name: SiteName; cells: readonly Change[] }): Region {
+    const { T, query } = this.c, { D, H, Dh, K } = this;
+    const R = rows.length, spread = Math.max(K, 1);
+    if (site && !SITES.has(site.name)) throw new Error(`delta sweep: site ${site.name} is not patched here`);
+    const inputs = [...changes, ...(site?.name === 'block_input' ? site.cells : [])];
+    const front = site?.name === 'mixer_input' ? site.cells : [];
+    const qkvCells = site && site.name.endsWith('_conv') ? site.cells : [];
+    // Each row's region [first, last]: where k, v, β or q can differ from the corrupted run, up to its query.
+    const first = new Int32Array(R).fill(T), last = new Int32Array(R).fill(-1);
+    const q = Int32Array.from(rows, (i) => query[i]!);
+    const mark = (x: Change, reach: number) => {
+      if (x.t > q[x.row]!) return;
+      first[x.row] = Math.min(first[x.row]!, x.t);
+      last[x.row] = Math.max(last[x.row]!, Math.min(q[x.row]!, x.t + reach - 1));
+    };
+    for (const x of inputs) mark(x, spread);
+    for (const x of front) mark(x, spread);
+    for (const x of qkvCells) mark(x, 1);
+    const any = new Uint8Array(R);
+    let W = 1;
+    for (let j = 0; j < R; j++) {
+      any[j] = first[j]! <= last[j]! ? 1 : 0;
+      if (!any[j]) { first[j] = q[j]!; last[j] = q[j]!; } // nothing reaches the query: the corrupted numbers
+      W = Math.max(W, last[j]! - first[j]! + 1);
+    }
+    const inputAt = new Map<number, Change>();
+    for (const c of inputs) inputAt.set(c.row * T + c.t, c);
+    // The region's block inputs: corrupted, with the changes written in (positions past T − 1 repeat T − 1; unread).
+    const d = D, x = new Float32Array(R * W * d);
+    for (let j = 0; j < R; j++) for (let u = 0; u < W; u++) {
+      const g0 = { rows, inputAt } as Region;
+      x.set(this.input(g0, j, Math.min(first[j]! + u, T - 1)), (j * W + u) * d);
+    }
+    const inRegion = (c: Change) => c.t >= first[c.row]! && c.t < first[c.row]! + W;
+    // The conv inputs of the K − 1 positions before each region: the corrupted run's (zeros before position 0).
+    const n = K > 1 ? K - 1 : 0, C3 = 3 * D;
+    const lead = n ? new Float32Array(R * n * C3) : null;
+    if (lead) for (let j = 0; j < R; j++) for (let u = 0; u < n; u++) {
+      const t = first[j]! - n + u;
+      if (t >= 0) lead.set(this.pre.subarray((rows[j]! * T + t) * C3, (rows[j]! * T + t + 1) * C3), (j * n + u) * C3);
+    }
+    const chan = site?.name === 'q_conv' ? 0 : site?.name === 'k_conv' ? D : 2 * D;
+    const [qkvT, betaT] = tf.tidy(() => {
+      let h = layerNorm(tf.tensor3d(x, [R, W, d]), this.w.n1w, this.w.n1b);
+      if (front.length) h = writeCells(h, front.filter(inRegion), first, 0);
+      const act = qkvCells.length ? (a: Float32Array) => {
+        for (const c of qkvCells) if (inRegion(c)) a.set(c.src.subarray(c.off, c.off + D), (c.row * W + c.t - first[c.row]!) * C3 + chan);
+      } : null;
+      const f = this.front(h, lead, act);
+      return [f.qkv, f.beta];
+    });
+    const rqkv = qkvT!.dataSync() as Float32Array, rbeta = betaT!.dataSync() as Float32Array;
+    qkvT!.dispose(); betaT!.dispose();
+
+    const DD = Dh * Dh, U = new Float64Array(R * H * W * Dh), acc = new Float64Array(Dh), vec = new Float64Array(Dh);
+    for (let j = 0; j < R; j++) {
+      const i = rows[j]!, a = first[j]!, nSteps = last[j]! - a + 1;
+      for (let hh = 0; hh < H; hh++) {
+        const S0 = ((i * (T + 1) + a) * H + hh) * DD, Uj = (j * H + hh) * W * Dh;
+        const kAt = (u: number) => ((j * W + u) * 3 * H + H + hh) * Dh; // region step u's k; v is H·Dh further
+        for (let u = 0; u < nSteps; u++) {
+          const k = kAt(u);
+          for (let c = 0; c < Dh; c++) vec[c] = rqkv[k + c]!;
+          matvecT(this.states, S0, vec, acc, Dh);
+          const beta = rbeta[(j * W + u) * H + hh]!;
+          for (let c = 0; c < Dh; c++) acc[c] = rqkv[k + H * Dh + c]! - acc[c]!;
+          for (let p = 0; p < u; p++) {
+            const kp = kAt(p);
+            let dot = 0;
+            for (let c = 0; c < Dh; c++) dot += rqkv[kp + c]! * vec[c]!;
+            for (let c = 0; c < Dh; c++) acc[c]! -= U[Uj + p * Dh + c]! * dot;
+          }
+          for (let c = 0; c < Dh; c++) U[Uj + u * Dh + c] = beta * acc[c]!;
+        }
+      }
+    }
+    return { rows, first, last, q, any, W, rqkv, U, inputAt };
+  }
+
+  /**
+   * Row j's o at position t ≥ first (H·Dh floats into out[at…]): within the region, S_tᵀq_t = S⁰ᵀq_t + Σ u_τ (k_τ·q_t);
+   * after it, through the corrupted steps in between (corrupted()): o⁰_t + Σ_τ [u_τ (k_τ·w_{z,t}) − u⁰_τ (k⁰_τ·w_{z,t})].
+   */
+  private readO(g: Region, j: number, t: number, out: Float32Array, at: number): void {
+    const { T } = this.c, { H, Dh } = this, DD = Dh * Dh, W = g.W;
+    const i = g.rows[j]!, a = g.first[j]!, z = g.last[j]!, n = Math.min(t, z) - a + 1;
+    const acc = new Float64Array(Dh), vec = new Float64Array(Dh);
+    for (let hh = 0; hh < H; hh++) {
+      const Uj = (j * H + hh) * W * Dh, oo = at + hh * Dh;
+      const kAt = (u: number) => ((j * W + u) * 3 * H + H + hh) * Dh;
+      if (t <= z) {
+        const qo = ((j * W + t - a) * 3 * H + hh) * Dh;
+        for (let c = 0; c < Dh; c++) vec[c] = g.rqkv[qo + c]!;
+        matvecT(this.states, ((i * (T + 1) + a) * H + hh) * DD, vec, acc, Dh);
+        for (let p = 0; p < n; p++) {
+          const kp = kAt(p);
+          let dot = 0;
+          for (let c = 0; c < Dh; c++) dot += g.rqkv[kp + c]! * vec[c]!;
+          for (let c = 0; c < Dh; c++) acc[c]! += g.U[Uj + p * Dh + c]! * dot;
+        }
+        for (let c = 0; c < Dh; c++) out[oo + c] = acc[c]!;
+      } else {
+        const w = (((i * T + t) * T + z) * H + hh) * Dh, oc = ((i * T + t) * H + hh) * Dh;
+        acc.fill(0);
+        for (let p = 0; p < n; p++) {
+          const kp = kAt(p), k0 = ((i * T + a + p) * 3 * H + H + hh) * Dh, u0 = ((i * T + a + p) * H + hh) * Dh;
+          let dot = 0, dot0 = 0;
+          for (let c = 0; c < Dh; c++) { dot += g.rqkv[kp + c]! * this.reads[w + c]!; dot0 += this.qkv[k0 + c]! * this.reads[w + c]!; }
+          for (let c = 0; c < Dh; c++) acc[c]! += g.U[Uj + p * Dh + c]! * dot - this.uCorr[u0 + c]! * dot0;
+        }
+        for (let c = 0; c < Dh; c++) out[oo + c] = this.oAll[oc + c]! + acc[c]!;
+      }
+    }
+  }
+}
+
+/** What `region` found for the rows of one pass. */
+interface Region {
+  rows: Int32Array;
+  /** Row j's region [first, last] (a row with no change reaching its query: [q, q], any = 0) and its query. */
+  first: Int32Array;
+  last: Int32Array;
+  q: Int32Array;
+  any: Uint8Array;
+  /** Region width (the widest row's); the region's q/k/v (R, W, 3H, Dh) and the low-rank updates u (R, H, W, Dh). */
+  W: number;
+  rqkv: Float32Array;
+  U: Float64Array;
+  /** Block-input changes by row · T + position. */
+  inputAt: Map<number, Change>;
+}
+
+/** Overwrite cells (row, position − first[row]) of x (R, W, C) with their values, from channel `chan` on. */
+function writeCells(x: Tensor3D, cells: readonly Change[], first: Int32Array, chan: number): Tensor3D {
+  const [R, W, C] = x.shape;
+  const data = (x.dataSync() as Float32Array).slice();
+  const w = C - chan;
+  for (const c of cells) data.set(c.src.subarray(c.off, c.off + w), (c.row * W + c.t - first[c.row]!) * C + chan);
+  return tf.tensor3d(data, [R, W, C]);
+}
+
+/** out = Sᵀx for the Dh × Dh state at S[at…] (key index × value index): out_c = Σ_i x_i S_ic, four columns at a time. */
+function matvecT(S: Float64Array, at: number, x: Float64Array, out: Float64Array, Dh: number): void {
+  let c = 0;
+  for (; c + 4 <= Dh; c += 4) {
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (let i = 0, e = at + c; i < Dh; i++, e += Dh) {
+      const xi = x[i]!;
+      a0 += xi * S[e]!; a1 += xi * S[e + 1]!; a2 += xi * S[e + 2]!; a3 += xi * S[e + 3]!;
+    }
+    out[c] = a0; out[c + 1] = a1; out[c + 2] = a2; out[c + 3] = a3;
+  }
+  for (; c < Dh; c++) {
+    let a0 = 0;
+    for (let i = 0, e = at + c; i < Dh; i++, e += Dh) a0 += x[i]! * S[e]!;
+    out[c] = a0;
+  }
+}
+
+/**
+ * Steps t = 0 … n − 1 of the delta rule on S (Dh × Dh, key index × value index, float64, updated in place): r_t =
+ * v_t − S_{t−1}ᵀ k_t, then S_t = S_{t−1} + (β_t k_t) r_tᵀ. Step t reads k at x[kAt + t·stride …], v at
+ * x[kAt + vOff + t·stride …] and β at bt[bAt + t·bStride]. With `before`, the state before step t is copied to
+ * before[beforeAt + t·beforeStride …]. The arithmetic of delta_net.ts's fusedForward (every sum over the key index in
+ * ascending order, β·k formed first, r_{t+1} accumulated from the fresh S_t), so the states are the same bit for bit;
+ * like it, one walk over S per step, four value columns at a time in registers. `r`, `kn`, `ku`: scratch (Dh).
+ */
+function recur(S: Float64Array, Dh: number, n: number, x: Float32Array, kAt: number, vOff: number, stride: number,
+  bt: Float32Array, bAt: number, bStride: number, scratch: { r: Float64Array; kn: Float64Array; ku: Float64Array },
+  before?: { out: Float64Array; at: number; stride: number }, uOut?: { out: Float64Array; at: number; stride: number }): void {
+  if (n <= 0) return;
+  const { r, kn, ku } = scratch;
+  for (let i = 0; i < Dh; i++) kn[i] = x[kAt + i]!;
+  for (let c = 0; c < Dh; c++) { // r_0
+    let a = x[kAt + vOff + c]!;
+    for (let i = 0; i < Dh; i++) a -= kn[i]! * S[i * Dh + c]!;
+    r[c] = a;
+  }
+  for (let t = 0; t < n; t++) {
+    if (before) before.out.set(S, before.at + t * before.stride);
+    const beta = bt[bAt + t * bStride]!;
+    if (uOut) for (let c = 0; c < Dh; c++) uOut.out[uOut.at + t * uOut.stride + c] = beta * r[c]!;
+    for (let i = 0; i < Dh; i++) ku[i] = kn[i]! * beta;
+    const next = t + 1 < n, k1 = kAt + (t + 1) * stride, v1 = k1 + vOff;
+    if (next) for (let i = 0; i < Dh; i++) kn[i] = x[k1 + i]!;
+    let c = 0;
+    for (; c + 4 <= Dh; c += 4) {
+      const u0 = r[c]!, u1 = r[c + 1]!, u2 = r[c + 2]!, u3 = r[c + 3]!;
+      let n0 = next ? x[v1 + c]! : 0, n1 = next ? x[v1 + c + 1]! : 0, n2 = next ? x[v1 + c + 2]! : 0, n3 = next ? x[v1 + c + 3]! : 0;
+      for (let i = 0, e = c; i < Dh; i++, e += Dh) {
+        const kui = ku[i]!, ki = kn[i]!;
+        const s0 = S[e]! + kui * u0, s1 = S[e + 1]! + kui * u1, s2 = S[e + 2]! + kui * u2, s3 = S[e + 3]! + kui * u3;
+        S[e] = s0; S[e + 1] = s1; S[e + 2] = s2; S[e + 3] = s3;
+        n0 -= ki * s0; n1 -= ki * s1; n2 -= ki * s2; n3 -= ki * s3;
+      }
+      r[c] = n0; r[c + 1] = n1; r[c + 2] = n2; r[c + 3] = n3;
+    }
+    for (; c < Dh; c++) {
+      const u0 = r[c]!;
+      let n0 = next ? x[v1 + c]! : 0;
+      for (let i = 0, e = c; i < Dh; i++, e += Dh) {
+        const s0 = S[e]! + ku[i]! * u0;
+        S[e] = s0;
+        n0 -= kn[i]! * s0;
+      }
+      r[c] = n0;
+    }
+  }
+}
