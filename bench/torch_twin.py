@@ -6,7 +6,8 @@ Each twin has the tensors and the arithmetic of the zoology / tinylang / mamba_s
 delta-rule recurrence. It is a timing reference, not a port to load checkpoints into.
 
 usage: /usr/bin/python3 bench/torch_twin.py '<json: {"mixers": [...], "d": 64, "T": 37, "B": 32, "V": 8196,
-        "layers": 2, "warmup": 3, "steps": 10}>'     → one JSON line per mixer: {"mixer", "ms", "params"}
+        "layers": 2, "warmup": 3, "steps": 10[, "n_positions": 64, "h3_d_state": 64]}>'
+        → one JSON line per mixer: {"mixer", "ms", "params"}
 """
 import json
 import math
@@ -402,7 +403,9 @@ def main():
     positions = torch.full((B,), T - 3)
     target = (torch.arange(B) * 131) % (V - 3) + 3
     for kind in a['mixers']:
-        model = LanguageModel({'mixer': kind, 'd_model': d, 'vocab_size': V, 'n_layers': a['layers'], 'pos_emb': kind == 'attention'})
+        cfg = {'mixer': kind, 'd_model': d, 'vocab_size': V, 'n_layers': a['layers'], 'pos_emb': kind == 'attention'}
+        cfg.update({k: a[k] for k in ('n_positions', 'h3_d_state') if k in a})  # as the tfjs model has them
+        model = LanguageModel(cfg)
         times = []
         for i in range(a['warmup'] + a['steps']):
             t0 = time.perf_counter()

@@ -22,7 +22,7 @@ const PYTHON = '/usr/bin/python3';
 function torchMs(mixers: string[]): Map<string, number> | null {
   if (spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) return null;
   const script = fileURLToPath(new URL('./torch_twin.py', import.meta.url));
-  const r = spawnSync(PYTHON, [script, JSON.stringify({ mixers, d: D, T, B, V, layers: 2, warmup: 3, steps: 20 })], {
+  const r = spawnSync(PYTHON, [script, JSON.stringify({ mixers, d: D, T, B, V, layers: 2, warmup: 3, steps: 20, n_positions: 64, h3_d_state: 64 })], {
     encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' },
   });
   if (r.status !== 0) return null;
