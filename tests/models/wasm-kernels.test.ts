@@ -1,7 +1,7 @@
 /**
- * The replaced wasm kernels (src/models/wasm-kernels.ts): a clone shares its buffer instead of copying it; slices of
- * every rank and dtype equal the backend's own Slice; training gradients are bit-identical to those with the
- * backend's own kernels.
+ * The replaced wasm kernels (src/models/wasm-kernels.ts): a clone shares its buffer instead of copying it; slices and
+ * gathers of every rank and dtype equal the backend's own Slice and GatherV2; the Sum and Mean gradients equal
+ * tfjs's; training gradients are bit-identical to those with the backend's own kernels.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,6 +58,57 @@ test('Slice and SplitV equal the original kernels for every rank, dtype and cut 
   useFastWasmKernels(true);
 });
 
+test('GatherV2 equals the original kernel for every axis, dtype and index pattern, and rejects an index out of range', () => {
+  const cases: [number[], number, number[], number[]][] = [
+    [[35, 64], 0, [352], Array.from({ length: 352 }, (_, i) => (i * 7919) % 35)], // the embedding
+    [[352, 64], 0, [32], Array.from({ length: 32 }, (_, i) => i * 11 + 8)], // logitsAt's cells
+    [[5, 3], 0, [4], [4, 0, 4, 2]], [[5, 3], 1, [2], [2, 0]], [[4, 5, 6], 1, [3], [4, 4, 0]],
+    [[4, 5, 6], 2, [2, 2], [5, 0, 1, 3]], [[4, 5, 40], 1, [2], [1, 3]], [[7], 0, [0], []], [[3, 0], 0, [2], [1, 2]],
+  ];
+  for (const dtype of ['float32', 'int32', 'bool'] as const) {
+    for (const [shape, axis, ishape, idx] of cases) {
+      const n = shape.reduce((a, v) => a * v, 1);
+      const values = Array.from({ length: n }, (_, i) => (dtype === 'bool' ? Number(i % 3 === 0) : dtype === 'int32' ? i * 3 - 7 : i * 1.5 - 7));
+      const x = tf.tensor(values, shape, dtype), ind = tf.tensor(idx, ishape, 'int32');
+      const got = (on: boolean) => { useFastWasmKernels(on); const y = tf.gather(x, ind, axis); const r = { v: Array.from(y.dataSync()), s: y.shape, d: y.dtype }; y.dispose(); return r; };
+      assert.deepEqual(got(true), got(false), `${dtype} [${shape}] axis ${axis} indices ${JSON.stringify(idx)}`);
+      x.dispose();
+      ind.dispose();
+    }
+  }
+  const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+  for (const bad of [2, -1]) {
+    const errOf = (on: boolean) => { useFastWasmKernels(on); try { tf.gather(x, tf.tensor1d([0, bad], 'int32')); return ''; } catch (e) { return (e as Error).message; } };
+    assert.equal(errOf(true), errOf(false));
+    assert.match(errOf(true), /is not in \[0, 1\]/);
+  }
+  useFastWasmKernels(true);
+  x.dispose();
+});
+
+test('the Sum and Mean gradients (ones from Fill) equal the originals bit for bit, for every axis and keepDims', () => {
+  const x = tf.variable(tf.randomNormal([3, 4, 5], 0, 1, 'float32', 9));
+  const w = tf.randomNormal([3, 4, 5], 0, 1, 'float32', 10);
+  for (const op of [tf.sum, tf.mean]) {
+    for (const axis of [0, 1, 2, -1, [0, 2], [0, 1, 2], undefined] as (number | number[] | undefined)[]) {
+      for (const keep of [false, true]) {
+        const grad = (on: boolean) => {
+          useFastWasmKernels(on);
+          const { grads } = tf.variableGrads(() => tf.sum(tf.mul(op(tf.mul(x, w), axis, keep), 1.7)) as tf.Scalar, [x]);
+          const g = grads[x.name]!;
+          const v = Buffer.from((g.dataSync() as Float32Array).slice().buffer);
+          g.dispose();
+          return v;
+        };
+        assert.ok(grad(true).equals(grad(false)), `${op === tf.sum ? 'sum' : 'mean'} axis ${JSON.stringify(axis)} keepDims ${keep}`);
+      }
+    }
+  }
+  useFastWasmKernels(true);
+  x.dispose();
+  w.dispose();
+});
+
 function gradsOf(mixer: MixerKind): Map<string, Float32Array> {
   const B = 4, T = 9, V = 21;
   const lm = new LanguageModel({ mixer, d_model: 16, n_layers: 2, vocab_size: V, n_positions: 16, pos_emb: true, seed: 3 });
@@ -72,7 +123,7 @@ function gradsOf(mixer: MixerKind): Map<string, Float32Array> {
   return out;
 }
 
-for (const mixer of ['attention', 'hyena', 'mamba', 'delta_net', 'h3'] as MixerKind[]) {
+for (const mixer of ['attention', 'base_conv', 'based', 'hyena', 'mamba', 'delta_net', 'h3'] as MixerKind[]) {
   test(`${mixer}: gradients with the replaced kernels equal those with the originals, bit for bit, and nothing leaks`, () => {
     useFastWasmKernels(false);
     const copied = gradsOf(mixer);
