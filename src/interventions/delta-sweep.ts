@@ -72,12 +72,19 @@ export class DeltaBlock {
   /** The corrupted run's u_t = β_t r_t, (m, T, H, Dh). */
   private readonly uCorr: Float64Array;
   private readonly scratch: { r: Float64Array; kn: Float64Array; ku: Float64Array };
+  private readonly acc: Float64Array;
+  private readonly vec: Float64Array;
 
   /** Block `layer` specialised when `model` is a DeltaNet LM whose block the sweep recorded; null otherwise. */
   static create(model: TrainableLM, c: Chunk, corr: Acts, layer: number): DeltaBlock | null {
     if (!isDeltaModel(model) || !(layer >= 0 && layer < model.cfg.n_layers)) return null;
     if (!['block_input', 'mixer_input', 'mixer_output'].every((x) => corr.has(`${layer}:${x}`))) return null;
     return new DeltaBlock(model, c, corr, layer);
+  }
+
+  /** Whether every patched pass of `model` can run here (then the sweep's general passes, and their memory, go unused). */
+  static covers(model: TrainableLM): boolean {
+    return isDeltaModel(model);
   }
 
   /** Whether a patch at `site` of the last block goes through `readout` here. */
@@ -96,6 +103,7 @@ export class DeltaBlock {
     this.D = D; this.H = H; this.Dh = D / H;
     this.K = model.cfg.d_conv ?? 4;
     this.scratch = { r: new Float64Array(this.Dh), kn: new Float64Array(this.Dh), ku: new Float64Array(this.Dh) };
+    this.acc = new Float64Array(this.Dh); this.vec = new Float64Array(this.Dh);
     const p = (name: string) => model.params.get(name);
     const mix = `backbone.layers.${layer}.sequence_mixer.`, blk = `backbone.layers.${layer}.`;
     const gainV = new Float32Array(3 * H), offV = new Float32Array(3 * H);
@@ -170,7 +178,7 @@ export class DeltaBlock {
     const { m, T } = this.c, { H, Dh } = this, DD = Dh * Dh, row = 3 * H * Dh;
     const uCorr = new Float64Array(m * T * H * Dh), oAll = new Float64Array(m * T * H * Dh);
     const states = new Float64Array(m * (T + 1) * H * DD), reads = new Float64Array(m * T * T * H * Dh);
-    const S = new Float64Array(DD), scratch = this.scratch;
+    const S = new Float64Array(DD), scratch = this.scratch, vec = new Float64Array(Dh), acc = new Float64Array(Dh);
     for (let b = 0; b < m; b++) for (let h = 0; h < H; h++) {
       S.fill(0);
       recur(S, Dh, T, this.qkv, (b * T * 3 * H + H + h) * Dh, H * Dh, row, this.beta, b * T * H + h, H, scratch,
@@ -178,19 +186,15 @@ export class DeltaBlock {
       states.set(S, ((b * (T + 1) + T) * H + h) * DD); // and after the last step
       for (let tau = 0; tau < T; tau++) {
         const qAt = ((b * T + tau) * 3 * H + h) * Dh, after = ((b * (T + 1) + tau + 1) * H + h) * DD;
-        for (let c = 0; c < Dh; c++) {
-          let acc = 0;
-          for (let i = 0; i < Dh; i++) acc += this.qkv[qAt + i]! * states[after + i * Dh + c]!;
-          oAll[((b * T + tau) * H + h) * Dh + c] = acc;
-        }
+        load(vec, this.qkv, qAt, Dh);
+        matvecT(states, after, vec, acc, Dh);
+        oAll.set(acc, ((b * T + tau) * H + h) * Dh);
         const wAt = (z: number) => (((b * T + tau) * T + z) * H + h) * Dh;
-        for (let i = 0; i < Dh; i++) reads[wAt(tau) + i] = this.qkv[qAt + i]!;
+        reads.set(vec, wAt(tau));
         for (let z = tau - 1; z >= 0; z--) { // w_z = w_{z+1} − β k (k·w_{z+1}), k and β of step z + 1
           const kAt = ((b * T + z + 1) * 3 * H + H + h) * Dh, beta = this.beta[(b * T + z + 1) * H + h]!;
           const prev = wAt(z + 1), cur = wAt(z);
-          let dot = 0;
-          for (let i = 0; i < Dh; i++) dot += this.qkv[kAt + i]! * reads[prev + i]!;
-          const f = beta * dot;
+          const f = beta * dot3264(this.qkv, kAt, reads, prev, Dh);
           for (let i = 0; i < Dh; i++) reads[cur + i] = reads[prev + i]! - this.qkv[kAt + i]! * f;
         }
       }
@@ -256,6 +260,13 @@ export class DeltaBlock {
     return data;
   }
 
+  /** For the last block: p(answer) and its logit for each cell of `tailCells` (its row: the example), read at the cell. */
+  tailReadout(site: SiteName, cells: readonly Change[]): Readout {
+    const out = this.tailCells(site, cells), n = cells.length, d = this.D;
+    const answers = Int32Array.from(cells, (x) => this.c.answers[x.row]!);
+    return readout(this.model, () => layerNorm(tf.tensor3d(out, [n, 1, d]), this.w.lnfW, this.w.lnfB), new Int32Array(n), answers);
+  }
+
   /**
    * p(answer) and its logit at the query of copies of the corrupted examples `rows` (row j = example rows[j]) whose
    * last block has the inputs `changes` (block-input values at (row, position)) and, if given, `site` patched at
@@ -289,21 +300,22 @@ export class DeltaBlock {
   outputs(rows: Int32Array, changes: readonly Change[], site?: { name: SiteName; cells: readonly Change[] }): Change[] {
     const { D, H, Dh } = this, R = rows.length, d = D;
     const g = this.region(rows, changes, site);
-    let W = 0;
-    for (let j = 0; j < R; j++) if (g.any[j]) W = Math.max(W, g.q[j]! - g.first[j]! + 1);
-    if (W === 0) return [];
-    const o = new Float32Array(R * W * H * Dh), res = new Float32Array(R * W * d);
+    // Rows' positions first … query laid end to end.
+    const at = new Int32Array(R + 1);
+    for (let j = 0; j < R; j++) at[j + 1] = at[j]! + (g.any[j] ? g.q[j]! - g.first[j]! + 1 : 0);
+    const N = at[R]!;
+    if (N === 0) return [];
+    const o = new Float32Array(N * H * Dh), res = new Float32Array(N * d);
     for (let j = 0; j < R; j++) {
-      if (!g.any[j]) continue;
-      for (let t = g.first[j]!, u = 0; t <= g.q[j]!; t++, u++) {
-        this.readO(g, j, t, o, (j * W + u) * H * Dh);
-        res.set(this.input(g, j, t), (j * W + u) * d);
+      for (let t = g.first[j]!, n = at[j]!; n < at[j + 1]!; t++, n++) {
+        this.readO(g, j, t, o, n * H * Dh);
+        res.set(this.input(g, j, t), n * d);
       }
     }
     const out = tf.tidy(() => {
-      const normed = rmsNorm(tf.tensor4d(o, [R, W, H, Dh]), this.w.g, NORM_EPS);
-      const mixed = tf.matMul(normed.reshape([R * W, D]) as Tensor2D, this.w.woT as Tensor2D).reshape([R, W, D]);
-      const r1 = tf.add(tf.tensor3d(res, [R, W, d]), mixed) as Tensor3D;
+      const normed = rmsNorm(tf.tensor4d(o, [N, 1, H, Dh]), this.w.g, NORM_EPS);
+      const mixed = tf.matMul(normed.reshape([N, D]) as Tensor2D, this.w.woT as Tensor2D).reshape([N, 1, D]);
+      const r1 = tf.add(tf.tensor3d(res, [N, 1, d]), mixed) as Tensor3D;
       const u = layerNorm(r1, this.w.n2w, this.w.n2b);
       return tf.add(r1, linear(gelu(linear(u, this.w.w1, this.w.b1)), this.w.w2, this.w.b2));
     });
@@ -311,8 +323,7 @@ export class DeltaBlock {
     out.dispose();
     const next: Change[] = [];
     for (let j = 0; j < R; j++) {
-      if (!g.any[j]) continue;
-      for (let t = g.first[j]!, u = 0; t <= g.q[j]!; t++, u++) next.push({ row: j, t, src: data, off: (j * W + u) * d });
+      for (let t = g.first[j]!, n = at[j]!; n < at[j + 1]!; t++, n++) next.push({ row: j, t, src: data, off: n * d });
     }
     return next;
   }
@@ -328,10 +339,13 @@ export class DeltaBlock {
   /**
    * The changed front of each row, then the delta rule over its region in low-rank form from the corrupted state S⁰
    * before it (read, never copied): S_t = S⁰ + Σ_{a≤τ≤t} k_τ u_τᵀ, u_t = β_t (v_t − S⁰ᵀk_t − Σ_{τ<t} u_τ (k_τ·k_t)).
+   * The front runs on the cells that need it only, rows' regions laid end to end: norm1 and the projection where the
+   * mixer input changed, the conv (on the host, in float32 as causalConv1d sums it: ((x₀w₀ + x₁w₁) + …)) and what
+   * follows it over the regions.
    */
   private region(rows: Int32Array, changes: readonly Change[], site?: { name: SiteName; cells: readonly Change[] }): Region {
     const { T, query } = this.c, { D, H, Dh, K } = this;
-    const R = rows.length, spread = Math.max(K, 1);
+    const R = rows.length, spread = Math.max(K, 1), d = D, C3 = 3 * D, P = 3 * D + H;
     if (site && !SITES.has(site.name)) throw new Error(`delta sweep: site ${site.name} is not patched here`);
     const inputs = [...changes, ...(site?.name === 'block_input' ? site.cells : [])];
     const front = site?.name === 'mixer_input' ? site.cells : [];
@@ -354,58 +368,87 @@ export class DeltaBlock {
       if (!any[j]) { first[j] = q[j]!; last[j] = q[j]!; } // nothing reaches the query: the corrupted numbers
       W = Math.max(W, last[j]! - first[j]! + 1);
     }
+    // Regions padded to the widest (positions past a row's region are computed and never read).
+    const base = Int32Array.from({ length: R + 1 }, (_, j) => j * W), N = R * W;
     const inputAt = new Map<number, Change>();
-    for (const c of inputs) inputAt.set(c.row * T + c.t, c);
-    // The region's block inputs: corrupted, with the changes written in (positions past T − 1 repeat T − 1; unread).
-    const d = D, x = new Float32Array(R * W * d);
-    for (let j = 0; j < R; j++) for (let u = 0; u < W; u++) {
-      const g0 = { rows, inputAt } as Region;
-      x.set(this.input(g0, j, Math.min(first[j]! + u, T - 1)), (j * W + u) * d);
+    for (const c of inputs) if (c.t <= q[c.row]!) inputAt.set(c.row * T + c.t, c);
+    const g0 = { rows, inputAt } as Region;
+
+    // Norm1 and the projection at the cells whose mixer input changed; a mixer_input patch replaces norm1's output.
+    const mixAt = new Map<number, Change>();
+    for (const c of front) if (c.t <= q[c.row]!) mixAt.set(c.row * T + c.t, c);
+    const cells = [...new Set([...inputAt.keys(), ...mixAt.keys()])];
+    const slot = new Map(cells.map((key, k) => [key, k]));
+    let proj: Float32Array = new Float32Array(0), beta1: Float32Array = new Float32Array(0);
+    if (cells.length) {
+      const x = new Float32Array(cells.length * d);
+      cells.forEach((key, k) => x.set(this.input(g0, Math.floor(key / T), key % T), k * d));
+      const [pT, bT] = tf.tidy(() => {
+        let h = layerNorm(tf.tensor3d(x, [cells.length, 1, d]), this.w.n1w, this.w.n1b);
+        if (mixAt.size) {
+          const data = (h.dataSync() as Float32Array).slice();
+          for (const [key, c] of mixAt) data.set(c.src.subarray(c.off, c.off + d), slot.get(key)! * d);
+          h = tf.tensor3d(data, [cells.length, 1, d]);
+        }
+        const pr = tf.matMul(h.reshape([cells.length, d]) as Tensor2D, this.w.wcatT as Tensor2D);
+        return [pr, tf.sigmoid(tf.slice(pr, [0, C3], [cells.length, H]))];
+      });
+      proj = pT!.dataSync() as Float32Array; beta1 = bT!.dataSync() as Float32Array;
+      pT!.dispose(); bT!.dispose();
     }
-    const inRegion = (c: Change) => c.t >= first[c.row]! && c.t < first[c.row]! + W;
-    // The conv inputs of the K − 1 positions before each region: the corrupted run's (zeros before position 0).
-    const n = K > 1 ? K - 1 : 0, C3 = 3 * D;
-    const lead = n ? new Float32Array(R * n * C3) : null;
-    if (lead) for (let j = 0; j < R; j++) for (let u = 0; u < n; u++) {
-      const t = first[j]! - n + u;
-      if (t >= 0) lead.set(this.pre.subarray((rows[j]! * T + t) * C3, (rows[j]! * T + t + 1) * C3), (j * n + u) * C3);
+    // The conv input from K − 1 positions before each region on: changed, the corrupted run's, or 0 before position
+    // 0; the conv as the mixer runs it when resuming (its lead positions dropped).
+    const n = K > 1 ? K - 1 : 0, Wc = W + n;
+    const convIn = new Float32Array(R * Wc * C3), rbeta = new Float32Array(N * H);
+    for (let j = 0; j < R; j++) {
+      const i = rows[j]!;
+      for (let u = 0; u < Wc; u++) {
+        const p = first[j]! - n + u;
+        if (p < 0 || p > last[j]!) continue;
+        const k = slot.get(j * T + p);
+        if (k === undefined) convIn.set(this.pre.subarray((i * T + p) * C3, (i * T + p + 1) * C3), (j * Wc + u) * C3);
+        else convIn.set(proj.subarray(k * P, k * P + C3), (j * Wc + u) * C3);
+        if (u < n) continue;
+        const at = (j * W + u - n) * H;
+        if (k === undefined) rbeta.set(this.beta.subarray((i * T + p) * H, (i * T + p + 1) * H), at);
+        else rbeta.set(beta1.subarray(k * H, (k + 1) * H), at);
+      }
     }
+    // SiLU, a q/k/v_conv patch, the L2 norm: over the regions.
     const chan = site?.name === 'q_conv' ? 0 : site?.name === 'k_conv' ? D : 2 * D;
-    const [qkvT, betaT] = tf.tidy(() => {
-      let h = layerNorm(tf.tensor3d(x, [R, W, d]), this.w.n1w, this.w.n1b);
-      if (front.length) h = writeCells(h, front.filter(inRegion), first, 0);
-      const act = qkvCells.length ? (a: Float32Array) => {
-        for (const c of qkvCells) if (inRegion(c)) a.set(c.src.subarray(c.off, c.off + D), (c.row * W + c.t - first[c.row]!) * C3 + chan);
-      } : null;
-      const f = this.front(h, lead, act);
-      return [f.qkv, f.beta];
+    const qkvT = tf.tidy(() => {
+      const x = tf.tensor3d(convIn, [R, Wc, C3]);
+      const conv = K > 0 ? causalConv1d(x, this.w.convW) : x;
+      let a = silu(n ? (tf.slice(conv, [0, n, 0], [R, W, C3]) as Tensor3D) : conv);
+      if (qkvCells.length) {
+        const data = (a.dataSync() as Float32Array).slice();
+        for (const c of qkvCells) if (c.t >= first[c.row]! && c.t <= last[c.row]!) data.set(c.src.subarray(c.off, c.off + D), (base[c.row]! + c.t - first[c.row]!) * C3 + chan);
+        a = tf.tensor3d(data, [R, W, C3]);
+      }
+      const heads = a.reshape([N, 1, 3 * H, Dh]);
+      const inv = tf.rsqrt(tf.add(tf.sum(tf.square(heads), 3, true), L2_EPS));
+      return tf.mul(heads, tf.add(tf.mul(inv, this.w.gain), this.w.off));
     });
-    const rqkv = qkvT!.dataSync() as Float32Array, rbeta = betaT!.dataSync() as Float32Array;
-    qkvT!.dispose(); betaT!.dispose();
+    const rqkv = qkvT.dataSync() as Float32Array;
+    qkvT.dispose();
 
     const DD = Dh * Dh, U = new Float64Array(R * H * W * Dh), acc = new Float64Array(Dh), vec = new Float64Array(Dh);
     for (let j = 0; j < R; j++) {
       const i = rows[j]!, a = first[j]!, nSteps = last[j]! - a + 1;
       for (let hh = 0; hh < H; hh++) {
         const S0 = ((i * (T + 1) + a) * H + hh) * DD, Uj = (j * H + hh) * W * Dh;
-        const kAt = (u: number) => ((j * W + u) * 3 * H + H + hh) * Dh; // region step u's k; v is H·Dh further
+        const kAt = (u: number) => ((base[j]! + u) * 3 * H + H + hh) * Dh; // region step u's k; v is H·Dh further
         for (let u = 0; u < nSteps; u++) {
           const k = kAt(u);
-          for (let c = 0; c < Dh; c++) vec[c] = rqkv[k + c]!;
+          load(vec, rqkv, k, Dh);
           matvecT(this.states, S0, vec, acc, Dh);
-          const beta = rbeta[(j * W + u) * H + hh]!;
-          for (let c = 0; c < Dh; c++) acc[c] = rqkv[k + H * Dh + c]! - acc[c]!;
-          for (let p = 0; p < u; p++) {
-            const kp = kAt(p);
-            let dot = 0;
-            for (let c = 0; c < Dh; c++) dot += rqkv[kp + c]! * vec[c]!;
-            for (let c = 0; c < Dh; c++) acc[c]! -= U[Uj + p * Dh + c]! * dot;
-          }
-          for (let c = 0; c < Dh; c++) U[Uj + u * Dh + c] = beta * acc[c]!;
+          subFrom(acc, rqkv, k + H * Dh, Dh); // v − S⁰ᵀk
+          for (let p = 0; p < u; p++) axpy(acc, U, Uj + p * Dh, -dot3264(rqkv, kAt(p), vec, 0, Dh), Dh);
+          scaleInto(U, Uj + u * Dh, acc, rbeta[(base[j]! + u) * H + hh]!, Dh);
         }
       }
     }
-    return { rows, first, last, q, any, W, rqkv, U, inputAt };
+    return { rows, first, last, q, any, W, base, rqkv, U, inputAt };
   }
 
   /**
@@ -413,33 +456,27 @@ export class DeltaBlock {
    * after it, through the corrupted steps in between (corrupted()): o⁰_t + Σ_τ [u_τ (k_τ·w_{z,t}) − u⁰_τ (k⁰_τ·w_{z,t})].
    */
   private readO(g: Region, j: number, t: number, out: Float32Array, at: number): void {
-    const { T } = this.c, { H, Dh } = this, DD = Dh * Dh, W = g.W;
+    const { T } = this.c, { H, Dh } = this, DD = Dh * Dh, W = g.W, b = g.base[j]!;
     const i = g.rows[j]!, a = g.first[j]!, z = g.last[j]!, n = Math.min(t, z) - a + 1;
-    const acc = new Float64Array(Dh), vec = new Float64Array(Dh);
+    const acc = this.acc, vec = this.vec;
     for (let hh = 0; hh < H; hh++) {
       const Uj = (j * H + hh) * W * Dh, oo = at + hh * Dh;
-      const kAt = (u: number) => ((j * W + u) * 3 * H + H + hh) * Dh;
+      const kAt = (u: number) => ((b + u) * 3 * H + H + hh) * Dh;
       if (t <= z) {
-        const qo = ((j * W + t - a) * 3 * H + hh) * Dh;
-        for (let c = 0; c < Dh; c++) vec[c] = g.rqkv[qo + c]!;
+        const qo = ((b + t - a) * 3 * H + hh) * Dh;
+        load(vec, g.rqkv, qo, Dh);
         matvecT(this.states, ((i * (T + 1) + a) * H + hh) * DD, vec, acc, Dh);
-        for (let p = 0; p < n; p++) {
-          const kp = kAt(p);
-          let dot = 0;
-          for (let c = 0; c < Dh; c++) dot += g.rqkv[kp + c]! * vec[c]!;
-          for (let c = 0; c < Dh; c++) acc[c]! += g.U[Uj + p * Dh + c]! * dot;
-        }
-        for (let c = 0; c < Dh; c++) out[oo + c] = acc[c]!;
+        for (let p = 0; p < n; p++) axpy(acc, g.U, Uj + p * Dh, dot3264(g.rqkv, kAt(p), vec, 0, Dh), Dh);
+        out.set(acc, oo);
       } else {
         const w = (((i * T + t) * T + z) * H + hh) * Dh, oc = ((i * T + t) * H + hh) * Dh;
-        acc.fill(0);
+        for (let c = 0; c < Dh; c++) acc[c] = this.oAll[oc + c]!;
         for (let p = 0; p < n; p++) {
-          const kp = kAt(p), k0 = ((i * T + a + p) * 3 * H + H + hh) * Dh, u0 = ((i * T + a + p) * H + hh) * Dh;
-          let dot = 0, dot0 = 0;
-          for (let c = 0; c < Dh; c++) { dot += g.rqkv[kp + c]! * this.reads[w + c]!; dot0 += this.qkv[k0 + c]! * this.reads[w + c]!; }
-          for (let c = 0; c < Dh; c++) acc[c]! += g.U[Uj + p * Dh + c]! * dot - this.uCorr[u0 + c]! * dot0;
+          const k0 = ((i * T + a + p) * 3 * H + H + hh) * Dh, u0 = ((i * T + a + p) * H + hh) * Dh;
+          axpy(acc, g.U, Uj + p * Dh, dot3264(g.rqkv, kAt(p), this.reads, w, Dh), Dh);
+          axpy(acc, this.uCorr, u0, -dot3264(this.qkv, k0, this.reads, w, Dh), Dh);
         }
-        for (let c = 0; c < Dh; c++) out[oo + c] = this.oAll[oc + c]! + acc[c]!;
+        out.set(acc, oo);
       }
     }
   }
@@ -453,8 +490,10 @@ interface Region {
   last: Int32Array;
   q: Int32Array;
   any: Uint8Array;
-  /** Region width (the widest row's); the region's q/k/v (R, W, 3H, Dh) and the low-rank updates u (R, H, W, Dh). */
+  /** Region width (the widest row's); where row j's region starts in the padded regions (j·W). */
   W: number;
+  base: Int32Array;
+  /** The regions' q/k/v (R, W, 3H, Dh), and the low-rank updates u (R, H, W, Dh). */
   rqkv: Float32Array;
   U: Float64Array;
   /** Block-input changes by row · T + position. */
@@ -468,6 +507,33 @@ function writeCells(x: Tensor3D, cells: readonly Change[], first: Int32Array, ch
   const w = C - chan;
   for (const c of cells) data.set(c.src.subarray(c.off, c.off + w), (c.row * W + c.t - first[c.row]!) * C + chan);
   return tf.tensor3d(data, [R, W, C]);
+}
+
+/** dst = x[at … at + n) (float32 to float64). */
+function load(dst: Float64Array, x: Float32Array, at: number, n: number): void {
+  for (let c = 0; c < n; c++) dst[c] = x[at + c]!;
+}
+
+/** Σ_c a[ao + c]·b[bo + c]. */
+function dot3264(a: Float32Array, ao: number, b: Float64Array, bo: number, n: number): number {
+  let s = 0;
+  for (let c = 0; c < n; c++) s += a[ao + c]! * b[bo + c]!;
+  return s;
+}
+
+/** acc += f·x[at …]. */
+function axpy(acc: Float64Array, x: Float64Array, at: number, f: number, n: number): void {
+  for (let c = 0; c < n; c++) acc[c]! += x[at + c]! * f;
+}
+
+/** acc = x[at …] − acc. */
+function subFrom(acc: Float64Array, x: Float32Array, at: number, n: number): void {
+  for (let c = 0; c < n; c++) acc[c] = x[at + c]! - acc[c]!;
+}
+
+/** dst[at …] = f·x. */
+function scaleInto(dst: Float64Array, at: number, x: Float64Array, f: number, n: number): void {
+  for (let c = 0; c < n; c++) dst[at + c] = f * x[c]!;
 }
 
 /** out = Sᵀx for the Dh × Dh state at S[at…] (key index × value index): out_c = Σ_i x_i S_ic, four columns at a time. */

@@ -94,8 +94,8 @@ export class Executor {
     let L = 0;
     for (const a of corr.values()) L = Math.max(L, a.layer + 1);
     this.nLayers = L;
-    // Only for models whose passes can resume (LanguageModel): the specialised blocks replace those passes.
-    this.specialise = specialise && this.fast !== null && memory !== null && this.fast.resumableFrom(0);
+    // Only for models that can resume from a block (LanguageModel): the specialised blocks replace those passes.
+    this.specialise = specialise && this.fast !== null;
   }
 
   /** Releases what the passes keep between calls (the specialised blocks' weights). */
@@ -142,13 +142,19 @@ export class Executor {
     const C = this.clean.get(siteKey(layer, site))!.C;
     const patch: CellPatch = { layer, site, cells: unique, C, row: Int32Array.from(unique, (x) => slot.get(x.i)!) };
     const rows = Int32Array.from(examples);
+    const delta = DeltaBlock.handlesTail(site) ? this.deltaBlock(layer) : null;
+    if (last && delta) { // the last block's output at the query cells alone
+      const out = delta.tailReadout(site, unique.map((x) => ({ row: x.i, t: x.t, src: x.src, off: x.off })));
+      const index = new Map(unique.map((x, k) => [x.i, k]));
+      for (const x of live) put(x, out.p[index.get(x.i)!]!, out.logit[index.get(x.i)!]!);
+      return;
+    }
     if (last) {
       const out = this.pass(layer, rows, patch);
       for (const x of live) put(x, out.p[slot.get(x.i)!]!, out.logit[slot.get(x.i)!]!);
       return;
     }
     const d = this.corr.get(siteKey(layer, 'block_output'))!.C;
-    const delta = DeltaBlock.handlesTail(site) ? this.deltaBlock(layer) : null;
     if (delta) { // the block's output at the patched cells alone
       const after = delta.tailCells(site, unique.map((x) => ({ row: x.i, t: x.t, src: x.src, off: x.off })));
       const index = new Map(unique.map((x, k) => [`${x.i}:${x.t}`, k]));

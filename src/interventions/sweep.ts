@@ -28,6 +28,7 @@ import type { TrainableLM } from '../train/loop.ts';
 import { batchTokens, gatherInt, POSITION_NAMES, type PositionName, type Split } from '../train/split.ts';
 import { Memory } from '../models/memory.ts';
 import { Executor, readout, sameBits, type Acts, type Cell, type Chunk } from './passes.ts';
+import { DeltaBlock } from './delta-sweep.ts';
 
 export type Corruption = 'key' | 'value';
 export type { ResumableLM } from './passes.ts';
@@ -98,8 +99,9 @@ export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): Sw
 
     // The clean and corrupted runs record every site: (m, T, C) each. The corrupted run's mixers also keep what a
     // pass needs to start part-way along it (memory.ts): every patched row repeats it up to the patch.
-    const memory = new Memory();
-    const run = (ids: Int32Array, keep?: Memory) => {
+    // (Not for DeltaNet's specialised passes, which start from states of their own: delta-sweep.ts.)
+    const memory = (opts.specialise ?? true) && DeltaBlock.covers(model) ? null : new Memory();
+    const run = (ids: Int32Array, keep?: Memory | null) => {
       const acts: Acts = new Map();
       const record = (layer: number, site: SiteName, x: Tensor3D) => {
         const key = `${layer}:${site}`;
