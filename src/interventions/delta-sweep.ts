@@ -32,7 +32,7 @@ import { readout, type Acts, type Chunk, type Readout } from './passes.ts';
 const L2_EPS = 1e-6;
 const NORM_EPS = 1e-5;
 
-/** Sites of the last block this path patches itself; the others (all at the query) take the general path. */
+/** Sites in a block's front, patched by `readout` / `outputs`; the position-wise tail sites go through `tailCells`. */
 const SITES: ReadonlySet<SiteName> = new Set<SiteName>(['block_input', 'mixer_input', 'q_conv', 'k_conv', 'v_conv']);
 
 /** A changed value at (row of the pass, position t): C floats of `src` from `off`. */
@@ -53,6 +53,7 @@ const TAIL_SITES: ReadonlySet<SiteName> = new Set<SiteName>(['q_conv', 'mixer_ou
 /** One block of a DeltaNet LM with the corrupted run of one chunk, ready for patched rows. */
 export class DeltaBlock {
   readonly layer: number;
+  private readonly isLast: boolean;
   /** The corrupted run's mixer output at this block, (m, T, D). */
   private readonly mo: Float32Array;
   private readonly D: number;
@@ -60,13 +61,14 @@ export class DeltaBlock {
   private readonly Dh: number;
   private readonly K: number;
   private readonly w: Record<'wcatT' | 'convW' | 'woT' | 'g' | 'n1w' | 'n1b' | 'n2w' | 'n2b' | 'w1' | 'b1' | 'w2' | 'b2' | 'lnfW' | 'lnfB' | 'gain' | 'off', Tensor>;
-  /** The corrupted run at the last block, (m, T, ·) row-major: its input, its conv input, q/k/v after the L2 norm, β. */
+  /** The corrupted run at this block, (m, T, ·) row-major: its input, its conv input, q/k/v after the L2 norm, β. */
   private readonly bi: Float32Array;
   private readonly pre: Float32Array;
   private readonly qkv: Float32Array;
   private readonly beta: Float32Array;
   /** The corrupted run's delta-rule state before each position and after the last, (m, T + 1, H, Dh, Dh) float64 (key index, value index). */
   private readonly states: Float64Array;
+  /** Its o_t, (m, T, H, Dh), and the read vectors w_{z,τ} (corrupted()); in the last block at the query only. */
   private readonly oAll: Float64Array;
   private readonly reads: Float64Array;
   /** The corrupted run's u_t = β_t r_t, (m, T, H, Dh). */
@@ -99,6 +101,7 @@ export class DeltaBlock {
 
   private constructor(private readonly model: DeltaModel, private readonly c: Chunk, corr: Acts, layer: number) {
     this.layer = layer;
+    this.isLast = layer === model.cfg.n_layers - 1;
     const { d_model: D, delta_heads: H } = model.cfg;
     this.D = D; this.H = H; this.Dh = D / H;
     this.K = model.cfg.d_conv ?? 4;
@@ -126,7 +129,7 @@ export class DeltaBlock {
     this.mo = corr.get(`${layer}:mixer_output`)!.data;
     const mi = corr.get(`${layer}:mixer_input`)!.data;
     const [pre, qkv, beta] = tf.tidy(() => {
-      const { pre, qkv, beta } = this.front(tf.tensor3d(mi, [m, T, D]), null, null);
+      const { pre, qkv, beta } = this.front(tf.tensor3d(mi, [m, T, D]));
       return [pre, qkv, beta];
     });
     this.pre = pre!.dataSync() as Float32Array;
@@ -141,26 +144,16 @@ export class DeltaBlock {
   }
 
   /**
-   * The mixer's front on x = its input (R, W, D) over W positions per row: the conv input `pre` (R, W, 3D), q/k/v after
-   * the L2 norm (R, W, 3H, Dh, q scaled by Dh^−½) and β (R, W, H). `lead`: the conv inputs of the K − 1 positions
-   * before each row's first one (R, K − 1, 3D), or null for rows that start at position 0. `act` patches the SiLU
-   * output (the q/k/v_conv sites) on the host.
+   * The mixer's front on the whole chunk, x = its input (m, T, D), as the mixer runs it: the conv input `pre` (m, T, 3D),
+   * q/k/v after the L2 norm (m, T, 3H, Dh, q scaled by Dh^−½) and β (m, T, H).
    */
-  private front(x: Tensor3D, lead: Float32Array | null, act: ((a: Float32Array) => void) | null) {
+  private front(x: Tensor3D) {
     const [R, W] = x.shape;
     const { D, H, Dh, K } = this;
     const proj = tf.matMul(x.reshape([R * W, D]) as Tensor2D, this.w.wcatT as Tensor2D).reshape([R, W, 3 * D + H]);
     const pre = tf.slice(proj, [0, 0, 0], [R, W, 3 * D]) as Tensor3D;
     const betaLogit = tf.slice(proj, [0, 0, 3 * D], [R, W, H]) as Tensor3D;
-    const n = K > 1 && lead ? K - 1 : 0;
-    const convIn = n ? (tf.concat([tf.tensor3d(lead!, [R, n, 3 * D]), pre], 1) as Tensor3D) : pre;
-    const conv = K > 0 ? causalConv1d(convIn, this.w.convW) : pre;
-    let a = silu(n ? (tf.slice(conv, [0, n, 0], [R, W, 3 * D]) as Tensor3D) : conv);
-    if (act) {
-      const data = (a.dataSync() as Float32Array).slice();
-      act(data);
-      a = tf.tensor3d(data, [R, W, 3 * D]);
-    }
+    const a = silu(K > 0 ? causalConv1d(pre, this.w.convW) : pre);
     const heads = a.reshape([R, W, 3 * H, Dh]);
     const inv = tf.rsqrt(tf.add(tf.sum(tf.square(heads), 3, true), L2_EPS));
     const factor = tf.add(tf.mul(inv, this.w.gain), this.w.off);
@@ -184,16 +177,18 @@ export class DeltaBlock {
       recur(S, Dh, T, this.qkv, (b * T * 3 * H + H + h) * Dh, H * Dh, row, this.beta, b * T * H + h, H, scratch,
         { out: states, at: (b * (T + 1) * H + h) * DD, stride: H * DD }, { out: uCorr, at: (b * T * H + h) * Dh, stride: H * Dh });
       states.set(S, ((b * (T + 1) + T) * H + h) * DD); // and after the last step
-      for (let tau = 0; tau < T; tau++) {
+      // o and its read vectors where a pass reads them: up to the query; in the last block, at the query only.
+      const q = this.c.query[b]!;
+      for (let tau = this.isLast ? q : 0; tau <= q; tau++) {
         const qAt = ((b * T + tau) * 3 * H + h) * Dh, after = ((b * (T + 1) + tau + 1) * H + h) * DD;
         load(vec, this.qkv, qAt, Dh);
         matvecT(states, after, vec, acc, Dh);
         oAll.set(acc, ((b * T + tau) * H + h) * Dh);
-        const wAt = (z: number) => (((b * T + tau) * T + z) * H + h) * Dh;
-        reads.set(vec, wAt(tau));
+        const w0 = ((b * T + tau) * T * H + h) * Dh, wz = H * Dh; // w_{z,τ} at w0 + z·wz
+        reads.set(vec, w0 + tau * wz);
         for (let z = tau - 1; z >= 0; z--) { // w_z = w_{z+1} − β k (k·w_{z+1}), k and β of step z + 1
           const kAt = ((b * T + z + 1) * 3 * H + H + h) * Dh, beta = this.beta[(b * T + z + 1) * H + h]!;
-          const prev = wAt(z + 1), cur = wAt(z);
+          const prev = w0 + (z + 1) * wz, cur = w0 + z * wz;
           const f = beta * dot3264(this.qkv, kAt, reads, prev, Dh);
           for (let i = 0; i < Dh; i++) reads[cur + i] = reads[prev + i]! - this.qkv[kAt + i]! * f;
         }
@@ -339,9 +334,8 @@ export class DeltaBlock {
   /**
    * The changed front of each row, then the delta rule over its region in low-rank form from the corrupted state S⁰
    * before it (read, never copied): S_t = S⁰ + Σ_{a≤τ≤t} k_τ u_τᵀ, u_t = β_t (v_t − S⁰ᵀk_t − Σ_{τ<t} u_τ (k_τ·k_t)).
-   * The front runs on the cells that need it only, rows' regions laid end to end: norm1 and the projection where the
-   * mixer input changed, the conv (on the host, in float32 as causalConv1d sums it: ((x₀w₀ + x₁w₁) + …)) and what
-   * follows it over the regions.
+   * Norm1 and the projection run at the cells whose mixer input changed only; the conv (with its K − 1 lead inputs,
+   * as the mixer runs it when resuming), SiLU and the L2 norm over the regions, padded to the widest.
    */
   private region(rows: Int32Array, changes: readonly Change[], site?: { name: SiteName; cells: readonly Change[] }): Region {
     const { T, query } = this.c, { D, H, Dh, K } = this;
@@ -433,17 +427,19 @@ export class DeltaBlock {
     qkvT.dispose();
 
     const DD = Dh * Dh, U = new Float64Array(R * H * W * Dh), acc = new Float64Array(Dh), vec = new Float64Array(Dh);
-    for (let j = 0; j < R; j++) {
+    // Rows by example: the corrupted states they read lie together (cache), whatever order the pass has them in.
+    const order = Int32Array.from({ length: R }, (_, j) => j).sort((x, y) => rows[x]! - rows[y]! || first[x]! - first[y]!);
+    for (const j of order) {
       const i = rows[j]!, a = first[j]!, nSteps = last[j]! - a + 1;
       for (let hh = 0; hh < H; hh++) {
         const S0 = ((i * (T + 1) + a) * H + hh) * DD, Uj = (j * H + hh) * W * Dh;
-        const kAt = (u: number) => ((base[j]! + u) * 3 * H + H + hh) * Dh; // region step u's k; v is H·Dh further
+        const k0 = (base[j]! * 3 * H + H + hh) * Dh, ks = 3 * H * Dh; // region step u's k at k0 + u·ks; v is H·Dh further
         for (let u = 0; u < nSteps; u++) {
-          const k = kAt(u);
+          const k = k0 + u * ks;
           load(vec, rqkv, k, Dh);
           matvecT(this.states, S0, vec, acc, Dh);
           subFrom(acc, rqkv, k + H * Dh, Dh); // v − S⁰ᵀk
-          for (let p = 0; p < u; p++) axpy(acc, U, Uj + p * Dh, -dot3264(rqkv, kAt(p), vec, 0, Dh), Dh);
+          for (let p = 0; p < u; p++) axpy(acc, U, Uj + p * Dh, -dot3264(rqkv, k0 + p * ks, vec, 0, Dh), Dh);
           scaleInto(U, Uj + u * Dh, acc, rbeta[(base[j]! + u) * H + hh]!, Dh);
         }
       }
@@ -461,20 +457,20 @@ export class DeltaBlock {
     const acc = this.acc, vec = this.vec;
     for (let hh = 0; hh < H; hh++) {
       const Uj = (j * H + hh) * W * Dh, oo = at + hh * Dh;
-      const kAt = (u: number) => ((b + u) * 3 * H + H + hh) * Dh;
+      const k0 = (b * 3 * H + H + hh) * Dh, ks = 3 * H * Dh; // region step u's k at k0 + u·ks
       if (t <= z) {
         const qo = ((b + t - a) * 3 * H + hh) * Dh;
         load(vec, g.rqkv, qo, Dh);
         matvecT(this.states, ((i * (T + 1) + a) * H + hh) * DD, vec, acc, Dh);
-        for (let p = 0; p < n; p++) axpy(acc, g.U, Uj + p * Dh, dot3264(g.rqkv, kAt(p), vec, 0, Dh), Dh);
+        for (let p = 0; p < n; p++) axpy(acc, g.U, Uj + p * Dh, dot3264(g.rqkv, k0 + p * ks, vec, 0, Dh), Dh);
         out.set(acc, oo);
       } else {
         const w = (((i * T + t) * T + z) * H + hh) * Dh, oc = ((i * T + t) * H + hh) * Dh;
         for (let c = 0; c < Dh; c++) acc[c] = this.oAll[oc + c]!;
         for (let p = 0; p < n; p++) {
-          const k0 = ((i * T + a + p) * 3 * H + H + hh) * Dh, u0 = ((i * T + a + p) * H + hh) * Dh;
-          axpy(acc, g.U, Uj + p * Dh, dot3264(g.rqkv, kAt(p), this.reads, w, Dh), Dh);
-          axpy(acc, this.uCorr, u0, -dot3264(this.qkv, k0, this.reads, w, Dh), Dh);
+          const kc = ((i * T + a + p) * 3 * H + H + hh) * Dh, u0 = ((i * T + a + p) * H + hh) * Dh;
+          axpy(acc, g.U, Uj + p * Dh, dot3264(g.rqkv, k0 + p * ks, this.reads, w, Dh), Dh);
+          axpy(acc, this.uCorr, u0, -dot3264(this.qkv, kc, this.reads, w, Dh), Dh);
         }
         out.set(acc, oo);
       }
@@ -498,15 +494,6 @@ interface Region {
   U: Float64Array;
   /** Block-input changes by row · T + position. */
   inputAt: Map<number, Change>;
-}
-
-/** Overwrite cells (row, position − first[row]) of x (R, W, C) with their values, from channel `chan` on. */
-function writeCells(x: Tensor3D, cells: readonly Change[], first: Int32Array, chan: number): Tensor3D {
-  const [R, W, C] = x.shape;
-  const data = (x.dataSync() as Float32Array).slice();
-  const w = C - chan;
-  for (const c of cells) data.set(c.src.subarray(c.off, c.off + w), (c.row * W + c.t - first[c.row]!) * C + chan);
-  return tf.tensor3d(data, [R, W, C]);
 }
 
 /** dst = x[at … at + n) (float32 to float64). */
