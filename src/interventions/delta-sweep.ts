@@ -14,7 +14,9 @@
  *    in an earlier block at the positions from the region on (`outputs`), which become the next block's changes;
  *  - for a position-wise tail site (q_conv, mixer_output, mlp_*, block_output) of an earlier block, the block's
  *    output at the patched cells alone (`tailCells`).
- * All rows of a pass run together whatever position each starts at (no pass per start position).
+ * All rows of a pass run together whatever position each starts at (no pass per start position). The corrupted
+ * states of every position cost m·(T + 1)·H·Dh² float64 per block and chunk, so models whose arrays exceed
+ * MEMORY_BUDGET (e.g. d 256 at the paper's T) take the general passes (DeltaBlock.covers).
  *
  * The tfjs ops are those of src/models/delta_net.ts, block.ts, mlp.ts and lm.ts in the same order; the delta rule is
  * summed in another order (float64), so the numbers equal the general path's up to rounding (tested against it on
@@ -46,6 +48,9 @@ const isDeltaModel = (m: TrainableLM): m is DeltaModel => {
   const cfg = (m as Partial<DeltaModel>).cfg;
   return cfg !== undefined && cfg.mixer === 'delta_net' && m.params?.vars instanceof Map;
 };
+
+/** Bytes the specialised blocks of one chunk may hold (all layers): corrupted states, read vectors, o and u. */
+export const MEMORY_BUDGET = 768 * 2 ** 20;
 
 /** Position-wise tail sites of a block (Block.positionwiseFrom) whose patched block outputs `tailCells` computes. */
 const TAIL_SITES: ReadonlySet<SiteName> = new Set<SiteName>(['q_conv', 'mixer_output', 'mlp_input', 'mlp_output', 'block_output']);
@@ -79,14 +84,22 @@ export class DeltaBlock {
 
   /** Block `layer` specialised when `model` is a DeltaNet LM whose block the sweep recorded; null otherwise. */
   static create(model: TrainableLM, c: Chunk, corr: Acts, layer: number): DeltaBlock | null {
-    if (!isDeltaModel(model) || !(layer >= 0 && layer < model.cfg.n_layers)) return null;
+    if (!DeltaBlock.covers(model, c.m, c.T) || !(layer >= 0 && layer < model.cfg.n_layers)) return null;
     if (!['block_input', 'mixer_input', 'mixer_output'].every((x) => corr.has(`${layer}:${x}`))) return null;
     return new DeltaBlock(model, c, corr, layer);
   }
 
-  /** Whether every patched pass of `model` can run here (then the sweep's general passes, and their memory, go unused). */
-  static covers(model: TrainableLM): boolean {
-    return isDeltaModel(model);
+  /**
+   * Whether every patched pass of `model` over chunks of m rows and T positions can run here (then the sweep's general
+   * passes, and their memory, go unused): a DeltaNet whose blocks' corrupted states and read vectors fit MEMORY_BUDGET
+   * (they grow as m·T·H·Dh² and m·T²·H·Dh; larger models take the general passes, which keep states at the patched
+   * positions only).
+   */
+  static covers(model: TrainableLM, m: number, T: number): model is DeltaModel {
+    if (!isDeltaModel(model)) return false;
+    const { d_model: D, delta_heads: H, n_layers: L } = model.cfg, Dh = D / H;
+    const bytes = 8 * m * H * Dh * ((T + 1) * Dh + T * T + 2 * T) * L;
+    return bytes <= MEMORY_BUDGET;
   }
 
   /** Whether a patch at `site` of the last block goes through `readout` here. */

@@ -100,7 +100,7 @@ export function sweep(model: TrainableLM, s: Split, opts: SweepOptions = {}): Sw
     // The clean and corrupted runs record every site: (m, T, C) each. The corrupted run's mixers also keep what a
     // pass needs to start part-way along it (memory.ts): every patched row repeats it up to the patch.
     // (Not for DeltaNet's specialised passes, which start from states of their own: delta-sweep.ts.)
-    const memory = (opts.specialise ?? true) && DeltaBlock.covers(model) ? null : new Memory();
+    const memory = (opts.specialise ?? true) && DeltaBlock.covers(model, m, T) ? null : new Memory();
     const run = (ids: Int32Array, keep?: Memory | null) => {
       const acts: Acts = new Map();
       const record = (layer: number, site: SiteName, x: Tensor3D) => {

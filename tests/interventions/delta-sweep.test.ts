@@ -80,3 +80,11 @@ for (const [name, cfg, corruption, chunk] of CASES) {
     lm.dispose();
   });
 }
+
+test('DeltaNet sweep: the specialised passes are used only while their per-chunk arrays fit the memory budget', () => {
+  const fake = (d_model: number) => ({ cfg: { mixer: 'delta_net', d_model, n_layers: 2, delta_heads: 2, d_conv: 4 }, params: { vars: new Map() } }) as unknown as Parameters<typeof DeltaBlock.covers>[0];
+  assert.equal(DeltaBlock.covers(fake(64), 64, 9), true); // the default study: ~26 MB
+  assert.equal(DeltaBlock.covers(fake(256), 64, 37), false); // paper size, d 256: ~1.6 GB, the general passes instead
+  const attention = { cfg: { mixer: 'attention', d_model: 64, n_layers: 2, delta_heads: 2, d_conv: null }, params: { vars: new Map() } };
+  assert.equal(DeltaBlock.covers(attention as unknown as Parameters<typeof DeltaBlock.covers>[0], 64, 9), false);
+});
