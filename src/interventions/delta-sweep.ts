@@ -6,17 +6,17 @@
  *    can differ from the corrupted run's: at changed block inputs / mixer inputs and the K − 1 positions after each
  *    (the conv), at a patched q/k/v_conv cell itself (the row's "region"). Elsewhere q, k, v, β are the corrupted
  *    run's, computed once per chunk;
- *  - the delta rule over the region only, in low-rank form from the corrupted state before it (kept for every
- *    position of the chunk): S_t = S⁰ + Σ k_τ u_τᵀ. After the region every step is the corrupted run's, and since a
+ *  - the delta rule over the region only, in low-rank form from the corrupted state before it: S_t = S⁰ + Σ k_τ u_τᵀ,
+ *    and S⁰ itself, from S = 0, is Σ_{τ<a} k⁰_τ u⁰_τᵀ over the corrupted steps before the region (prefixRead: no state
+ *    is ever formed; at the study's T, a few steps cost less than one Dh × Dh state). After the region every step is the corrupted run's, and since a
  *    step is affine in the state (S_t = (I − β k kᵀ) S_{t−1} + β k vᵀ), o at a later position t is the corrupted o_t
  *    plus the region's change read through vectors precomputed per chunk (corrupted());
  *  - the rest of the block (o norm, o_proj, residual add, norm2, MLP): in the last block at the query only (`readout`),
  *    in an earlier block at the positions from the region on (`outputs`), which become the next block's changes;
  *  - for a position-wise tail site (q_conv, mixer_output, mlp_*, block_output) of an earlier block, the block's
  *    output at the patched cells alone (`tailCells`).
- * All rows of a pass run together whatever position each starts at (no pass per start position). The corrupted
- * states of every position cost m·(T + 1)·H·Dh² float64 per block and chunk, so models whose arrays exceed
- * MEMORY_BUDGET (e.g. d 256 at the paper's T) take the general passes (DeltaBlock.covers).
+ * All rows of a pass run together whatever position each starts at (no pass per start position). Models whose
+ * per-chunk arrays would exceed MEMORY_BUDGET (e.g. d 256 at the paper's T) take the general passes (DeltaBlock.covers).
  *
  * The tfjs ops are those of src/models/delta_net.ts, block.ts, mlp.ts and lm.ts in the same order; the delta rule is
  * summed in another order (float64), so the numbers equal the general path's up to rounding (tested against it on
@@ -71,14 +71,11 @@ export class DeltaBlock {
   private readonly pre: Float32Array;
   private readonly qkv: Float32Array;
   private readonly beta: Float32Array;
-  /** The corrupted run's delta-rule state before each position and after the last, (m, T + 1, H, Dh, Dh) float64 (key index, value index). */
-  private readonly states: Float64Array;
   /** Its o_t, (m, T, H, Dh), and the read vectors w_{z,τ} (corrupted()); in the last block at the query only. */
   private readonly oAll: Float64Array;
   private readonly reads: Float64Array;
   /** The corrupted run's u_t = β_t r_t, (m, T, H, Dh). */
   private readonly uCorr: Float64Array;
-  private readonly scratch: { r: Float64Array; kn: Float64Array; ku: Float64Array };
   private readonly acc: Float64Array;
   private readonly vec: Float64Array;
 
@@ -91,9 +88,11 @@ export class DeltaBlock {
 
   /**
    * Whether every patched pass of `model` over chunks of m rows and T positions can run here (then the sweep's general
-   * passes, and their memory, go unused): a DeltaNet whose blocks' corrupted states and read vectors fit MEMORY_BUDGET
-   * (they grow as m·T·H·Dh² and m·T²·H·Dh; larger models take the general passes, which keep states at the patched
-   * positions only).
+   * passes, and their memory, go unused): a DeltaNet whose blocks' read vectors (m·T²·H·Dh) and what earlier versions
+   * kept, the corrupted state at every position (m·(T + 1)·H·Dh²), fit MEMORY_BUDGET. The states are no longer kept
+   * (prefixRead), but their term stays in the bound: it keeps the specialised passes to the sizes they were measured
+   * on, and prefixRead's 2·a·Dh per read outgrows a state's Dh² only past a = Dh/2 steps. Larger models take the
+   * general passes, which keep states at the patched positions only.
    */
   static covers(model: TrainableLM, m: number, T: number): model is DeltaModel {
     if (!isDeltaModel(model)) return false;
@@ -118,7 +117,6 @@ export class DeltaBlock {
     const { d_model: D, delta_heads: H } = model.cfg;
     this.D = D; this.H = H; this.Dh = D / H;
     this.K = model.cfg.d_conv ?? 4;
-    this.scratch = { r: new Float64Array(this.Dh), kn: new Float64Array(this.Dh), ku: new Float64Array(this.Dh) };
     this.acc = new Float64Array(this.Dh); this.vec = new Float64Array(this.Dh);
     const p = (name: string) => model.params.get(name);
     const mix = `backbone.layers.${layer}.sequence_mixer.`, blk = `backbone.layers.${layer}.`;
@@ -149,7 +147,7 @@ export class DeltaBlock {
     this.qkv = qkv!.dataSync() as Float32Array;
     this.beta = beta!.dataSync() as Float32Array;
     pre!.dispose(); qkv!.dispose(); beta!.dispose();
-    ({ states: this.states, oAll: this.oAll, reads: this.reads, uCorr: this.uCorr } = this.corrupted());
+    ({ oAll: this.oAll, reads: this.reads, uCorr: this.uCorr } = this.corrupted());
   }
 
   dispose(): void {
@@ -174,28 +172,31 @@ export class DeltaBlock {
   }
 
   /**
-   * The delta rule over the corrupted chunk: the state before every position and after the last (`states`), each
-   * position's o (`oAll`, (m, T, H, Dh)), u_t = β_t r_t (`uCorr`), and how o_τ reads the state after each step z < τ
+   * The delta rule over the corrupted chunk, in low-rank form up to each row's query (prefixRead): each position's o (`oAll`, (m, T, H, Dh)), u_t = β_t r_t (`uCorr`), and how o_τ reads the state after each step z < τ
    * (`reads`): S_t = A_t S_{t−1} + β_t k_t v_tᵀ with A_t = I − β_t k_t k_tᵀ (symmetric), so for any state S_z after
    * step z, whatever came before, o_τ = o⁰_τ + (S_z − S⁰_z)ᵀ w_{z,τ} when every step in (z, τ] is the corrupted run's,
    * with w_{τ,τ} = q_τ, w_{z,τ} = A_{z+1} w_{z+1,τ}; `reads` holds w_{z,τ} at ((b·T + τ)·T + z)·H + h.
    */
-  private corrupted(): { states: Float64Array; oAll: Float64Array; reads: Float64Array; uCorr: Float64Array } {
-    const { m, T } = this.c, { H, Dh } = this, DD = Dh * Dh, row = 3 * H * Dh;
+  private corrupted(): { oAll: Float64Array; reads: Float64Array; uCorr: Float64Array } {
+    const { m, T } = this.c, { H, Dh } = this;
     const uCorr = new Float64Array(m * T * H * Dh), oAll = new Float64Array(m * T * H * Dh);
-    const states = new Float64Array(m * (T + 1) * H * DD), reads = new Float64Array(m * T * T * H * Dh);
-    const S = new Float64Array(DD), scratch = this.scratch, vec = new Float64Array(Dh), acc = new Float64Array(Dh);
+    const reads = new Float64Array(m * T * T * H * Dh);
+    const vec = this.vec, acc = this.acc;
     for (let b = 0; b < m; b++) for (let h = 0; h < H; h++) {
-      S.fill(0);
-      recur(S, Dh, T, this.qkv, (b * T * 3 * H + H + h) * Dh, H * Dh, row, this.beta, b * T * H + h, H, scratch,
-        { out: states, at: (b * (T + 1) * H + h) * DD, stride: H * DD }, { out: uCorr, at: (b * T * H + h) * Dh, stride: H * Dh });
-      states.set(S, ((b * (T + 1) + T) * H + h) * DD); // and after the last step
-      // o and its read vectors where a pass reads them: up to the query; in the last block, at the query only.
+      // Nothing after the query reaches the readout: u, o and the read vectors up to it.
       const q = this.c.query[b]!;
+      for (let t = 0; t <= q; t++) { // u_t = β_t (v_t − S_{t−1}ᵀ k_t), S_{t−1} = Σ_{τ<t} k_τ u_τᵀ
+        const kAt = ((b * T + t) * 3 * H + H + h) * Dh, beta = this.beta[(b * T + t) * H + h]!;
+        load(vec, this.qkv, kAt, Dh);
+        this.prefixRead(uCorr, b, h, t, vec, acc);
+        const uo = ((b * T + t) * H + h) * Dh;
+        for (let c = 0; c < Dh; c++) uCorr[uo + c] = beta * (this.qkv[kAt + H * Dh + c]! - acc[c]!);
+      }
+      // o and its read vectors where a pass reads them: up to the query; in the last block, at the query only.
       for (let tau = this.isLast ? q : 0; tau <= q; tau++) {
-        const qAt = ((b * T + tau) * 3 * H + h) * Dh, after = ((b * (T + 1) + tau + 1) * H + h) * DD;
+        const qAt = ((b * T + tau) * 3 * H + h) * Dh;
         load(vec, this.qkv, qAt, Dh);
-        matvecT(states, after, vec, acc, Dh);
+        this.prefixRead(uCorr, b, h, tau + 1, vec, acc);
         oAll.set(acc, ((b * T + tau) * H + h) * Dh);
         const w0 = ((b * T + tau) * T * H + h) * Dh, wz = H * Dh; // w_{z,τ} at w0 + z·wz
         reads.set(vec, w0 + tau * wz);
@@ -207,7 +208,20 @@ export class DeltaBlock {
         }
       }
     }
-    return { states, oAll, reads, uCorr };
+    return { oAll, reads, uCorr };
+  }
+
+  /**
+   * acc = S⁰ᵀx for the corrupted state of example i, head h, before step `a` (after step a − 1): from S = 0, the
+   * state is Σ_{τ<a} k⁰_τ u⁰_τᵀ (rank ≤ a), so S⁰ᵀx = Σ_{τ<a} u⁰_τ (k⁰_τ·x): 2·a·Dh products instead of Dh².
+   */
+  private prefixRead(u: Float64Array, i: number, h: number, a: number, x: Float64Array, acc: Float64Array): void {
+    const { T } = this.c, { H, Dh } = this, k = this.qkv;
+    acc.fill(0);
+    for (let tau = 0; tau < a; tau++) {
+      const f = dot3264(k, ((i * T + tau) * 3 * H + H + h) * Dh, x, 0, Dh);
+      axpy(acc, u, ((i * T + tau) * H + h) * Dh, f, Dh);
+    }
   }
 
   /**
@@ -238,15 +252,13 @@ export class DeltaBlock {
       });
       const q = qn.dataSync() as Float32Array;
       qn.dispose();
-      const ob = (o = new Float32Array(n * H * Dh)), DD = Dh * Dh;
+      const ob = (o = new Float32Array(n * H * Dh)), vec = this.vec, acc = this.acc;
       cells.forEach((x, k) => {
         for (let h = 0; h < H; h++) {
-          const S = ((x.row * (T + 1) + x.t + 1) * H + h) * DD, qo = (k * H + h) * Dh;
-          for (let c = 0; c < Dh; c++) {
-            let acc = 0;
-            for (let i = 0; i < Dh; i++) acc += q[qo + i]! * this.states[S + i * Dh + c]!;
-            ob[qo + c] = acc;
-          }
+          const qo = (k * H + h) * Dh;
+          load(vec, q, qo, Dh);
+          this.prefixRead(this.uCorr, x.row, h, x.t + 1, vec, acc); // the corrupted state after step t
+          ob.set(acc, qo);
         }
       });
     }
@@ -439,18 +451,18 @@ export class DeltaBlock {
     const rqkv = qkvT.dataSync() as Float32Array;
     qkvT.dispose();
 
-    const DD = Dh * Dh, U = new Float64Array(R * H * W * Dh), acc = new Float64Array(Dh), vec = new Float64Array(Dh);
+    const U = new Float64Array(R * H * W * Dh), acc = new Float64Array(Dh), vec = new Float64Array(Dh);
     // Rows by example: the corrupted states they read lie together (cache), whatever order the pass has them in.
     const order = Int32Array.from({ length: R }, (_, j) => j).sort((x, y) => rows[x]! - rows[y]! || first[x]! - first[y]!);
     for (const j of order) {
       const i = rows[j]!, a = first[j]!, nSteps = last[j]! - a + 1;
       for (let hh = 0; hh < H; hh++) {
-        const S0 = ((i * (T + 1) + a) * H + hh) * DD, Uj = (j * H + hh) * W * Dh;
+        const Uj = (j * H + hh) * W * Dh;
         const k0 = (base[j]! * 3 * H + H + hh) * Dh, ks = 3 * H * Dh; // region step u's k at k0 + u·ks; v is H·Dh further
         for (let u = 0; u < nSteps; u++) {
           const k = k0 + u * ks;
           load(vec, rqkv, k, Dh);
-          matvecT(this.states, S0, vec, acc, Dh);
+          this.prefixRead(this.uCorr, i, hh, a, vec, acc);
           subFrom(acc, rqkv, k + H * Dh, Dh); // v − S⁰ᵀk
           for (let p = 0; p < u; p++) axpy(acc, U, Uj + p * Dh, -dot3264(rqkv, k0 + p * ks, vec, 0, Dh), Dh);
           scaleInto(U, Uj + u * Dh, acc, rbeta[(base[j]! + u) * H + hh]!, Dh);
@@ -465,7 +477,7 @@ export class DeltaBlock {
    * after it, through the corrupted steps in between (corrupted()): o⁰_t + Σ_τ [u_τ (k_τ·w_{z,t}) − u⁰_τ (k⁰_τ·w_{z,t})].
    */
   private readO(g: Region, j: number, t: number, out: Float32Array, at: number): void {
-    const { T } = this.c, { H, Dh } = this, DD = Dh * Dh, W = g.W, b = g.base[j]!;
+    const { T } = this.c, { H, Dh } = this, W = g.W, b = g.base[j]!;
     const i = g.rows[j]!, a = g.first[j]!, z = g.last[j]!, n = Math.min(t, z) - a + 1;
     const acc = this.acc, vec = this.vec;
     for (let hh = 0; hh < H; hh++) {
@@ -474,7 +486,7 @@ export class DeltaBlock {
       if (t <= z) {
         const qo = ((b + t - a) * 3 * H + hh) * Dh;
         load(vec, g.rqkv, qo, Dh);
-        matvecT(this.states, ((i * (T + 1) + a) * H + hh) * DD, vec, acc, Dh);
+        this.prefixRead(this.uCorr, i, hh, a, vec, acc);
         for (let p = 0; p < n; p++) axpy(acc, g.U, Uj + p * Dh, dot3264(g.rqkv, k0 + p * ks, vec, 0, Dh), Dh);
         out.set(acc, oo);
       } else {
@@ -534,73 +546,4 @@ function subFrom(acc: Float64Array, x: Float32Array, at: number, n: number): voi
 /** dst[at …] = f·x. */
 function scaleInto(dst: Float64Array, at: number, x: Float64Array, f: number, n: number): void {
   for (let c = 0; c < n; c++) dst[at + c] = f * x[c]!;
-}
-
-/** out = Sᵀx for the Dh × Dh state at S[at…] (key index × value index): out_c = Σ_i x_i S_ic, four columns at a time. */
-function matvecT(S: Float64Array, at: number, x: Float64Array, out: Float64Array, Dh: number): void {
-  let c = 0;
-  for (; c + 4 <= Dh; c += 4) {
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (let i = 0, e = at + c; i < Dh; i++, e += Dh) {
-      const xi = x[i]!;
-      a0 += xi * S[e]!; a1 += xi * S[e + 1]!; a2 += xi * S[e + 2]!; a3 += xi * S[e + 3]!;
-    }
-    out[c] = a0; out[c + 1] = a1; out[c + 2] = a2; out[c + 3] = a3;
-  }
-  for (; c < Dh; c++) {
-    let a0 = 0;
-    for (let i = 0, e = at + c; i < Dh; i++, e += Dh) a0 += x[i]! * S[e]!;
-    out[c] = a0;
-  }
-}
-
-/**
- * Steps t = 0 … n − 1 of the delta rule on S (Dh × Dh, key index × value index, float64, updated in place): r_t =
- * v_t − S_{t−1}ᵀ k_t, then S_t = S_{t−1} + (β_t k_t) r_tᵀ. Step t reads k at x[kAt + t·stride …], v at
- * x[kAt + vOff + t·stride …] and β at bt[bAt + t·bStride]. With `before`, the state before step t is copied to
- * before[beforeAt + t·beforeStride …]. The arithmetic of delta_net.ts's fusedForward (every sum over the key index in
- * ascending order, β·k formed first, r_{t+1} accumulated from the fresh S_t), so the states are the same bit for bit;
- * like it, one walk over S per step, four value columns at a time in registers. `r`, `kn`, `ku`: scratch (Dh).
- */
-function recur(S: Float64Array, Dh: number, n: number, x: Float32Array, kAt: number, vOff: number, stride: number,
-  bt: Float32Array, bAt: number, bStride: number, scratch: { r: Float64Array; kn: Float64Array; ku: Float64Array },
-  before?: { out: Float64Array; at: number; stride: number }, uOut?: { out: Float64Array; at: number; stride: number }): void {
-  if (n <= 0) return;
-  const { r, kn, ku } = scratch;
-  for (let i = 0; i < Dh; i++) kn[i] = x[kAt + i]!;
-  for (let c = 0; c < Dh; c++) { // r_0
-    let a = x[kAt + vOff + c]!;
-    for (let i = 0; i < Dh; i++) a -= kn[i]! * S[i * Dh + c]!;
-    r[c] = a;
-  }
-  for (let t = 0; t < n; t++) {
-    if (before) before.out.set(S, before.at + t * before.stride);
-    const beta = bt[bAt + t * bStride]!;
-    if (uOut) for (let c = 0; c < Dh; c++) uOut.out[uOut.at + t * uOut.stride + c] = beta * r[c]!;
-    for (let i = 0; i < Dh; i++) ku[i] = kn[i]! * beta;
-    const next = t + 1 < n, k1 = kAt + (t + 1) * stride, v1 = k1 + vOff;
-    if (next) for (let i = 0; i < Dh; i++) kn[i] = x[k1 + i]!;
-    let c = 0;
-    for (; c + 4 <= Dh; c += 4) {
-      const u0 = r[c]!, u1 = r[c + 1]!, u2 = r[c + 2]!, u3 = r[c + 3]!;
-      let n0 = next ? x[v1 + c]! : 0, n1 = next ? x[v1 + c + 1]! : 0, n2 = next ? x[v1 + c + 2]! : 0, n3 = next ? x[v1 + c + 3]! : 0;
-      for (let i = 0, e = c; i < Dh; i++, e += Dh) {
-        const kui = ku[i]!, ki = kn[i]!;
-        const s0 = S[e]! + kui * u0, s1 = S[e + 1]! + kui * u1, s2 = S[e + 2]! + kui * u2, s3 = S[e + 3]! + kui * u3;
-        S[e] = s0; S[e + 1] = s1; S[e + 2] = s2; S[e + 3] = s3;
-        n0 -= ki * s0; n1 -= ki * s1; n2 -= ki * s2; n3 -= ki * s3;
-      }
-      r[c] = n0; r[c + 1] = n1; r[c + 2] = n2; r[c + 3] = n3;
-    }
-    for (; c < Dh; c++) {
-      const u0 = r[c]!;
-      let n0 = next ? x[v1 + c]! : 0;
-      for (let i = 0, e = c; i < Dh; i++, e += Dh) {
-        const s0 = S[e]! + ku[i]! * u0;
-        S[e] = s0;
-        n0 -= kn[i]! * s0;
-      }
-      r[c] = n0;
-    }
-  }
 }
