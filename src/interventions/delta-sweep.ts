@@ -25,7 +25,7 @@
  * src/models depends on it (training's cache keys do not see it).
  */
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from '../models/tf.ts';
-import { causalConv1d, gelu, layerNorm, linear, rmsNorm, silu } from '../models/ops.ts';
+import { causalConv1d, gelu, layerNorm, rmsNorm, silu } from '../models/ops.ts';
 import type { SiteName } from '../models/sites.ts';
 import type { TrainableLM } from '../train/loop.ts';
 import { readout, type Acts, type Chunk, type Readout } from './passes.ts';
@@ -65,7 +65,9 @@ export class DeltaBlock {
   private readonly H: number;
   private readonly Dh: number;
   private readonly K: number;
-  private readonly w: Record<'wcatT' | 'convW' | 'woT' | 'g' | 'n1w' | 'n1b' | 'n2w' | 'n2b' | 'w1' | 'b1' | 'w2' | 'b2' | 'lnfW' | 'lnfB' | 'gain' | 'off', Tensor>;
+  private readonly w: Record<'wcatT' | 'convW' | 'woT' | 'g' | 'n1w' | 'n1b' | 'n2w' | 'n2b' | 'w1T' | 'b1' | 'w2T' | 'b2' | 'lnfW' | 'lnfB' | 'gain' | 'off', Tensor>;
+  /** The conv's taps as causalConv1d slices them, K tensors (1, 1, 3D). */
+  private readonly taps: Tensor[];
   /** The corrupted run at this block, (m, T, ·) row-major: its input, its conv input, q/k/v after the L2 norm, β. */
   private readonly bi: Float32Array;
   private readonly pre: Float32Array;
@@ -129,11 +131,15 @@ export class DeltaBlock {
       g: tf.clone(p(`${mix}o_norm.weight`)),
       n1w: tf.clone(p(`${blk}norm1.weight`)), n1b: tf.clone(p(`${blk}norm1.bias`)),
       n2w: tf.clone(p(`${blk}norm2.weight`)), n2b: tf.clone(p(`${blk}norm2.bias`)),
-      w1: tf.clone(p(`${blk}state_mixer.fc1.weight`)), b1: tf.clone(p(`${blk}state_mixer.fc1.bias`)),
-      w2: tf.clone(p(`${blk}state_mixer.fc2.weight`)), b2: tf.clone(p(`${blk}state_mixer.fc2.bias`)),
+      w1T: tf.transpose(p(`${blk}state_mixer.fc1.weight`)), b1: tf.clone(p(`${blk}state_mixer.fc1.bias`)),
+      w2T: tf.transpose(p(`${blk}state_mixer.fc2.weight`)), b2: tf.clone(p(`${blk}state_mixer.fc2.bias`)),
       lnfW: tf.clone(p('backbone.ln_f.weight')), lnfB: tf.clone(p('backbone.ln_f.bias')),
       gain: tf.tensor4d(gainV, [1, 1, 3 * H, 1]), off: tf.tensor4d(offV, [1, 1, 3 * H, 1]),
     }));
+    this.taps = this.K === 0 ? [] : tf.tidy(() => {
+      const t = tf.transpose(this.w.convW.reshape([3 * D, this.K])); // (K, 3D)
+      return Array.from({ length: this.K }, (_, k) => tf.slice(t, [k, 0], [1, 3 * D]).reshape([1, 1, 3 * D]));
+    });
     // The corrupted run's front, from its recorded mixer input, with the mixer's own ops on the whole chunk.
     const { m, T } = c;
     this.bi = corr.get(`${layer}:block_input`)!.data;
@@ -152,6 +158,28 @@ export class DeltaBlock {
 
   dispose(): void {
     for (const t of Object.values(this.w)) t.dispose();
+    for (const t of this.taps) t.dispose();
+  }
+
+  /** mlp.ts's fc1, GELU, fc2 on x (N, 1, d), as linear runs them (the same products, transposed once per chunk). */
+  private mlp(x: Tensor3D): Tensor3D {
+    const [N, , d] = x.shape;
+    const h = gelu(tf.add(tf.matMul(x.reshape([N, d]) as Tensor2D, this.w.w1T as Tensor2D), this.w.b1));
+    return tf.add(tf.matMul(h as Tensor2D, this.w.w2T as Tensor2D), this.w.b2).reshape([N, 1, d]);
+  }
+
+  /**
+   * causalConv1d's outputs at positions K − 1 … of x (R, W + K − 1, 3D), whose first K − 1 positions are the lead
+   * inputs: the same products summed in the same order (tap 0 first), without the padding and the dropped outputs.
+   */
+  private conv(x: Tensor3D, W: number): Tensor3D {
+    const [R, , C] = x.shape;
+    let y: Tensor | null = null;
+    for (let k = 0; k < this.K; k++) {
+      const term = tf.mul(tf.slice(x, [0, k, 0], [R, W, C]), this.taps[k]!);
+      y = y ? tf.add(y, term) : term;
+    }
+    return y as Tensor3D;
   }
 
   /**
@@ -272,7 +300,7 @@ export class DeltaBlock {
       };
       const r1 = tf.add(r, mixer()) as Tensor3D;
       const f = site === 'mlp_output' ? v
-        : linear(gelu(linear(site === 'mlp_input' ? v : layerNorm(r1, this.w.n2w, this.w.n2b), this.w.w1, this.w.b1)), this.w.w2, this.w.b2);
+        : this.mlp(site === 'mlp_input' ? v : layerNorm(r1, this.w.n2w, this.w.n2b));
       return tf.add(r1, f);
     });
     const data = out.dataSync() as Float32Array;
@@ -308,7 +336,7 @@ export class DeltaBlock {
       const mixed = tf.matMul(normed.reshape([R, D]) as Tensor2D, this.w.woT as Tensor2D).reshape([R, 1, D]);
       const res = tf.add(tf.tensor3d(rq, [R, 1, d]), mixed) as Tensor3D;
       const u = layerNorm(res, this.w.n2w, this.w.n2b);
-      const out = tf.add(res, linear(gelu(linear(u, this.w.w1, this.w.b1)), this.w.w2, this.w.b2)) as Tensor3D;
+      const out = tf.add(res, this.mlp(u)) as Tensor3D;
       return layerNorm(out, this.w.lnfW, this.w.lnfB);
     }, new Int32Array(R), answers);
   }
@@ -337,7 +365,7 @@ export class DeltaBlock {
       const mixed = tf.matMul(normed.reshape([N, D]) as Tensor2D, this.w.woT as Tensor2D).reshape([N, 1, D]);
       const r1 = tf.add(tf.tensor3d(res, [N, 1, d]), mixed) as Tensor3D;
       const u = layerNorm(r1, this.w.n2w, this.w.n2b);
-      return tf.add(r1, linear(gelu(linear(u, this.w.w1, this.w.b1)), this.w.w2, this.w.b2));
+      return tf.add(r1, this.mlp(u));
     });
     const data = out.dataSync() as Float32Array;
     out.dispose();
@@ -437,8 +465,7 @@ export class DeltaBlock {
     const chan = site?.name === 'q_conv' ? 0 : site?.name === 'k_conv' ? D : 2 * D;
     const qkvT = tf.tidy(() => {
       const x = tf.tensor3d(convIn, [R, Wc, C3]);
-      const conv = K > 0 ? causalConv1d(x, this.w.convW) : x;
-      let a = silu(n ? (tf.slice(conv, [0, n, 0], [R, W, C3]) as Tensor3D) : conv);
+      let a = silu(K > 0 ? this.conv(x, W) : x);
       if (qkvCells.length) {
         const data = (a.dataSync() as Float32Array).slice();
         for (const c of qkvCells) if (c.t >= first[c.row]! && c.t <= last[c.row]!) data.set(c.src.subarray(c.off, c.off + D), (base[c.row]! + c.t - first[c.row]!) * C3 + chan);
