@@ -447,18 +447,20 @@ export class DeltaBlock {
     // 0; the conv as the mixer runs it when resuming (its lead positions dropped).
     const n = K > 1 ? K - 1 : 0, Wc = W + n;
     const convIn = new Float32Array(R * Wc * C3), rbeta = new Float32Array(N * H);
+    const slotAt = new Int32Array(R * T).fill(-1); // the projected cell at row · T + position, or −1
+    for (const [key, k] of slot) slotAt[key] = k;
     for (let j = 0; j < R; j++) {
       const i = rows[j]!;
       for (let u = 0; u < Wc; u++) {
         const p = first[j]! - n + u;
         if (p < 0 || p > last[j]!) continue;
-        const k = slot.get(j * T + p);
-        if (k === undefined) convIn.set(this.pre.subarray((i * T + p) * C3, (i * T + p + 1) * C3), (j * Wc + u) * C3);
-        else convIn.set(proj.subarray(k * P, k * P + C3), (j * Wc + u) * C3);
+        const k = slotAt[j * T + p]!;
+        if (k < 0) copy(convIn, (j * Wc + u) * C3, this.pre, (i * T + p) * C3, C3);
+        else copy(convIn, (j * Wc + u) * C3, proj, k * P, C3);
         if (u < n) continue;
         const at = (j * W + u - n) * H;
-        if (k === undefined) rbeta.set(this.beta.subarray((i * T + p) * H, (i * T + p + 1) * H), at);
-        else rbeta.set(beta1.subarray(k * H, (k + 1) * H), at);
+        if (k < 0) copy(rbeta, at, this.beta, (i * T + p) * H, H);
+        else copy(rbeta, at, beta1, k * H, H);
       }
     }
     // SiLU, a q/k/v_conv patch, the L2 norm: over the regions.
@@ -551,6 +553,11 @@ interface Region {
 /** dst = x[at … at + n) (float32 to float64). */
 function load(dst: Float64Array, x: Float32Array, at: number, n: number): void {
   for (let c = 0; c < n; c++) dst[c] = x[at + c]!;
+}
+
+/** dst[at … at + n) = src[from … from + n). */
+function copy(dst: Float32Array, at: number, src: Float32Array, from: number, n: number): void {
+  for (let c = 0; c < n; c++) dst[at + c] = src[from + c]!;
 }
 
 /** Σ_c a[ao + c]·b[bo + c]. */
